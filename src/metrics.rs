@@ -1,0 +1,463 @@
+//! Metrics over evaluation counts: accuracy, the "accuracy on the line" fit and effective
+//! robustness (Taori et al. 2020), and generated-data degradation.
+//!
+//! Everything here is a pure function of numbers; the leaderboard (`report`) feeds it records.
+//! Accuracies cross this API in percent (0–100), the unit of the records and the leaderboard.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// Top-1 accuracy in percent: `100 · correct / n`.
+///
+/// An empty evaluation (`n == 0`) has accuracy 0, matching `RunRecord::accuracy`.
+pub fn accuracy(correct: u64, n: u64) -> f64 {
+    if n == 0 {
+        0.0
+    } else {
+        100.0 * correct as f64 / n as f64
+    }
+}
+
+/// Generated-data degradation in percentage points: `id_acc − generated_acc`.
+///
+/// Positive when the classifier does worse on generated images of the same classes than on real
+/// ones (the paper's RQ5 reports up to ~20 points).
+pub fn generated_degradation(id_acc: f64, generated_acc: f64) -> f64 {
+    id_acc - generated_acc
+}
+
+/// Smallest probability the logit and probit transforms see; larger ones are capped at
+/// `1 − PROB_CLAMP`. Accuracies of exactly 0% or 100% would otherwise map to ±∞ and poison a fit.
+pub const PROB_CLAMP: f64 = 1e-6;
+
+/// The scale on which accuracies are compared when fitting the line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transform {
+    /// `ln(p / (1 − p))`, the testbed's default.
+    Logit,
+    /// `Φ⁻¹(p)`, the inverse standard normal CDF.
+    Probit,
+    /// `p` itself.
+    Linear,
+}
+
+impl Transform {
+    /// Maps an accuracy in percent onto the fit scale, with `p = acc / 100`:
+    /// logit `ln(p / (1 − p))`, probit `Φ⁻¹(p)`, linear `p`.
+    ///
+    /// For logit and probit, `p` is first clamped into `[PROB_CLAMP, 1 − PROB_CLAMP]` so that 0%
+    /// and 100% stay finite. Linear needs no clamp.
+    pub fn apply(self, acc_percent: f64) -> f64 {
+        let p = acc_percent / 100.0;
+        match self {
+            Transform::Logit => {
+                let p = clamp_probability(p);
+                (p / (1.0 - p)).ln()
+            }
+            Transform::Probit => inverse_normal_cdf(clamp_probability(p)),
+            Transform::Linear => p,
+        }
+    }
+
+    /// Maps a value on the fit scale back to an accuracy in percent:
+    /// logit `100 / (1 + e^(−t))`, probit `100 · Φ(t)`, linear `100 · t`.
+    pub fn inverse(self, t: f64) -> f64 {
+        match self {
+            Transform::Logit => 100.0 * sigmoid(t),
+            Transform::Probit => 100.0 * normal_cdf(t),
+            Transform::Linear => 100.0 * t,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Transform::Logit => "logit",
+            Transform::Probit => "probit",
+            Transform::Linear => "linear",
+        }
+    }
+}
+
+impl fmt::Display for Transform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A transform name that is none of `logit`, `probit`, `linear`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown accuracy transform `{0}`; expected one of `logit`, `probit`, `linear`")]
+pub struct UnknownTransform(pub String);
+
+impl FromStr for Transform {
+    type Err = UnknownTransform;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "logit" => Ok(Transform::Logit),
+            "probit" => Ok(Transform::Probit),
+            "linear" => Ok(Transform::Linear),
+            other => Err(UnknownTransform(other.to_string())),
+        }
+    }
+}
+
+fn clamp_probability(p: f64) -> f64 {
+    p.clamp(PROB_CLAMP, 1.0 - PROB_CLAMP)
+}
+
+/// `1 / (1 + e^(−t))`, written so that neither tail overflows.
+fn sigmoid(t: f64) -> f64 {
+    if t >= 0.0 {
+        1.0 / (1.0 + (-t).exp())
+    } else {
+        let e = t.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// Standard normal CDF: `Φ(x) = erfc(−x / √2) / 2`.
+pub fn normal_cdf(x: f64) -> f64 {
+    0.5 * erfc(-x / std::f64::consts::SQRT_2)
+}
+
+/// Complementary error function `erfc(x) = 1 − erf(x)`, relative error below ~2e-14.
+///
+/// Two expansions, each used where it converges fast and loses no precision:
+/// - `x < 1.5`: `erf(x) = (2/√π) e^(−x²) Σₙ 2ⁿ x^(2n+1) / (1·3·…·(2n+1))`, whose terms are all
+///   positive (no cancellation), then `1 − erf`; erfc is still ≥ 0.03 there, so the subtraction
+///   costs little relative precision.
+/// - `x ≥ 1.5`: the continued fraction `erfc(x) = (e^(−x²)/√π) / (x + (1/2)/(x + 1/(x + (3/2)/(x + …))))`,
+///   evaluated backwards from a fixed depth, which keeps the far tail accurate in relative terms.
+/// - Negative `x` uses `erfc(x) = 2 − erfc(−x)`.
+pub fn erfc(x: f64) -> f64 {
+    if x.is_nan() {
+        return f64::NAN;
+    }
+    if x < 0.0 {
+        return 2.0 - erfc(-x);
+    }
+    if x < 1.5 {
+        1.0 - erf_series(x)
+    } else {
+        erfc_continued_fraction(x)
+    }
+}
+
+fn erf_series(x: f64) -> f64 {
+    let x2 = x * x;
+    let mut term = x;
+    let mut sum = x;
+    // At x < 1.5 the terms fall geometrically after n ≈ x²; 60 is far more than needed.
+    for n in 1..60 {
+        term *= 2.0 * x2 / (2 * n + 1) as f64;
+        sum += term;
+        if term <= sum * 1e-17 {
+            break;
+        }
+    }
+    std::f64::consts::FRAC_2_SQRT_PI * (-x2).exp() * sum
+}
+
+fn erfc_continued_fraction(x: f64) -> f64 {
+    // Depth 100 converges to machine precision for every x ≥ 1.5.
+    const DEPTH: u32 = 100;
+    let mut t = x;
+    for n in (1..=DEPTH).rev() {
+        t = x + (n as f64 / 2.0) / t;
+    }
+    (-x * x).exp() / (std::f64::consts::PI.sqrt() * t)
+}
+
+/// Inverse standard normal CDF `Φ⁻¹(p)` for `0 < p < 1` (±∞ at 0 and 1, NaN outside),
+/// absolute error ~1e-14 in the range the transforms use.
+///
+/// Acklam's rational approximation (relative error 1.2e-9) refined by one Halley step on
+/// `Φ(x) − p`. Upper-half probabilities use `Φ⁻¹(p) = −Φ⁻¹(1 − p)` (exact for `p ≥ 0.5`), so the
+/// Halley step always works on a lower tail, where `Φ` is accurate in relative terms.
+pub fn inverse_normal_cdf(p: f64) -> f64 {
+    if p.is_nan() || !(0.0..=1.0).contains(&p) {
+        return f64::NAN;
+    }
+    if p == 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if p == 1.0 {
+        return f64::INFINITY;
+    }
+    if p > 0.5 {
+        return -lower_inverse_normal_cdf(1.0 - p);
+    }
+    lower_inverse_normal_cdf(p)
+}
+
+/// `Φ⁻¹(p)` for `0 < p ≤ 0.5`.
+fn lower_inverse_normal_cdf(p: f64) -> f64 {
+    const A: [f64; 6] = [
+        -3.969683028665376e+01,
+        2.209460984245205e+02,
+        -2.759285104469687e+02,
+        1.38357751867269e+02,
+        -3.066479806614716e+01,
+        2.506628277459239e+00,
+    ];
+    const B: [f64; 5] = [
+        -5.447609879822406e+01,
+        1.615858368580409e+02,
+        -1.556989798598866e+02,
+        6.680131188771972e+01,
+        -1.328068155288572e+01,
+    ];
+    const C: [f64; 6] = [
+        -7.784894002430293e-03,
+        -3.223964580411365e-01,
+        -2.400758277161838e+00,
+        -2.549732539343734e+00,
+        4.374664141464968e+00,
+        2.938163982698783e+00,
+    ];
+    const D: [f64; 4] = [7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00, 3.754408661907416e+00];
+    // Below this the central rational function loses accuracy and the tail form takes over.
+    const P_LOW: f64 = 0.02425;
+
+    let x = if p < P_LOW {
+        let q = (-2.0 * p.ln()).sqrt();
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    } else {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    };
+
+    // One Halley step: with e = Φ(x) − p and u = e / φ(x), x ← x − u / (1 + x·u/2).
+    let e = normal_cdf(x) - p;
+    let u = e * (2.0 * std::f64::consts::PI).sqrt() * (x * x / 2.0).exp();
+    x - u / (1.0 + x * u / 2.0)
+}
+
+/// An ordinary-least-squares line `y = slope · x + intercept` on the transformed scale.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LinearFit {
+    pub slope: f64,
+    pub intercept: f64,
+    /// Pearson correlation of the transformed points (0 when the shifted accuracies do not vary).
+    pub r: f64,
+    /// Number of points fitted.
+    pub n: usize,
+}
+
+/// Fits `transform(shift_acc) = slope · transform(id_acc) + intercept` by ordinary least squares
+/// over `(id_acc, shift_acc)` points in percent:
+///
+/// `slope = Σ(x − x̄)(y − ȳ) / Σ(x − x̄)²`, `intercept = ȳ − slope · x̄`,
+/// `r = Σ(x − x̄)(y − ȳ) / √(Σ(x − x̄)² · Σ(y − ȳ)²)`, with `x = transform(id_acc)`,
+/// `y = transform(shift_acc)`.
+///
+/// `None` when there are fewer than two points, all ID accuracies are equal (no line is
+/// determined), or a point is not finite.
+pub fn fit_line(points: &[(f64, f64)], transform: Transform) -> Option<LinearFit> {
+    if points.len() < 2 {
+        return None;
+    }
+    let xy: Vec<(f64, f64)> = points.iter().map(|&(id, shift)| (transform.apply(id), transform.apply(shift))).collect();
+    if xy.iter().any(|(x, y)| !x.is_finite() || !y.is_finite()) {
+        return None;
+    }
+    // Equal x values can leave a rounding-sized Σ(x − x̄)² instead of an exact 0: test equality.
+    if xy.iter().all(|&(x, _)| x == xy[0].0) {
+        return None;
+    }
+    let n = xy.len() as f64;
+    let mean_x = xy.iter().map(|p| p.0).sum::<f64>() / n;
+    let mean_y = xy.iter().map(|p| p.1).sum::<f64>() / n;
+    let (mut sxx, mut syy, mut sxy) = (0.0, 0.0, 0.0);
+    for &(x, y) in &xy {
+        let (dx, dy) = (x - mean_x, y - mean_y);
+        sxx += dx * dx;
+        syy += dy * dy;
+        sxy += dx * dy;
+    }
+    let slope = sxy / sxx;
+    let r = if syy > 0.0 { sxy / (sxx * syy).sqrt() } else { 0.0 };
+    Some(LinearFit { slope, intercept: mean_y - slope * mean_x, r, n: xy.len() })
+}
+
+impl LinearFit {
+    /// The shifted accuracy (percent) the line predicts for an ID accuracy (percent):
+    /// `transform⁻¹(slope · transform(id_acc) + intercept)`.
+    pub fn predict(&self, transform: Transform, id_acc: f64) -> f64 {
+        transform.inverse(self.slope * transform.apply(id_acc) + self.intercept)
+    }
+}
+
+/// Effective robustness in percentage points: how far a classifier's shifted accuracy lies above
+/// the baseline line, `shift_acc − transform⁻¹(slope · transform(id_acc) + intercept)`.
+/// With the logit transform this is `shift_acc − 100 · sigmoid(slope · logit(id_acc/100) + intercept)`.
+pub fn effective_robustness(fit: &LinearFit, transform: Transform, id_acc: f64, shift_acc: f64) -> f64 {
+    shift_acc - fit.predict(transform, id_acc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const ALL: [Transform; 3] = [Transform::Logit, Transform::Probit, Transform::Linear];
+
+    #[test]
+    fn accuracy_is_percent() {
+        assert_eq!(accuracy(250, 1000), 25.0);
+        assert_eq!(accuracy(1000, 1000), 100.0);
+        assert_eq!(accuracy(0, 0), 0.0);
+    }
+
+    #[test]
+    fn degradation_is_id_minus_generated() {
+        assert_eq!(generated_degradation(74.5, 60.0), 14.5);
+        assert!(generated_degradation(50.0, 55.0) < 0.0);
+    }
+
+    #[test]
+    fn transform_names_round_trip() {
+        for t in ALL {
+            assert_eq!(t.to_string().parse::<Transform>().unwrap(), t);
+            assert_eq!(serde_json::to_string(&t).unwrap(), format!("\"{t}\""));
+        }
+        let err = "Logit".parse::<Transform>().unwrap_err();
+        assert!(err.to_string().contains("`Logit`"), "{err}");
+    }
+
+    #[test]
+    fn inverse_normal_cdf_matches_known_quantiles() {
+        let cases = [
+            (0.5, 0.0),
+            (0.975, 1.959963984540054),
+            (0.025, -1.959963984540054),
+            (0.8413447460685429, 1.0),
+            (0.99, 2.326347874040841),
+            (0.001, -3.090232306167814),
+            (1e-6, -4.753424308822899),
+            (0.02425, -1.9729610513118845),
+        ];
+        for (p, want) in cases {
+            let got = inverse_normal_cdf(p);
+            assert!((got - want).abs() < 1e-12, "Φ⁻¹({p}) = {got}, want {want}");
+        }
+        assert_eq!(inverse_normal_cdf(0.0), f64::NEG_INFINITY);
+        assert!(inverse_normal_cdf(1.5).is_nan());
+    }
+
+    #[test]
+    fn erfc_matches_known_values() {
+        let cases = [
+            (0.0, 1.0),
+            (0.5, 0.4795001221869535),
+            (1.0, 0.15729920705028513),
+            (1.5, 0.033894853524689274),
+            (2.0, 0.004677734981047266),
+            (3.0, 2.209049699858544e-05),
+            (5.0, 1.537459794428035e-12),
+            (-1.0, 1.8427007929497148),
+        ];
+        for (x, want) in cases {
+            let got = erfc(x);
+            assert!(((got - want) / want).abs() < 1e-13, "erfc({x}) = {got}, want {want}");
+        }
+    }
+
+    #[test]
+    fn extreme_accuracies_stay_finite() {
+        for t in ALL {
+            assert!(t.apply(0.0).is_finite(), "{t}");
+            assert!(t.apply(100.0).is_finite(), "{t}");
+        }
+        assert!((Transform::Logit.apply(100.0) - (1e6f64 - 1.0).ln()).abs() < 1e-6);
+    }
+
+    #[test]
+    fn fit_recovers_a_known_line() {
+        for t in ALL {
+            let (slope, intercept) = (0.9232, -0.4977);
+            let points: Vec<(f64, f64)> = [55.0, 61.5, 68.0, 72.25, 77.0, 83.5]
+                .iter()
+                .map(|&id| (id, t.inverse(slope * t.apply(id) + intercept)))
+                .collect();
+            let fit = fit_line(&points, t).unwrap();
+            assert!((fit.slope - slope).abs() < 1e-9, "{t}: {fit:?}");
+            assert!((fit.intercept - intercept).abs() < 1e-9, "{t}: {fit:?}");
+            assert!((fit.r - 1.0).abs() < 1e-12, "{t}: {fit:?}");
+            assert_eq!(fit.n, 6);
+        }
+    }
+
+    #[test]
+    fn fit_needs_two_distinct_id_accuracies() {
+        assert_eq!(fit_line(&[], Transform::Logit), None);
+        assert_eq!(fit_line(&[(70.0, 50.0)], Transform::Logit), None);
+        assert_eq!(fit_line(&[(70.0, 50.0), (70.0, 55.0), (70.0, 52.0)], Transform::Logit), None);
+        assert_eq!(fit_line(&[(0.1, 50.0), (0.1, 55.0), (0.1, 52.0)], Transform::Linear), None);
+        assert_eq!(fit_line(&[(f64::NAN, 50.0), (60.0, 55.0)], Transform::Linear), None);
+        assert!(fit_line(&[(60.0, 50.0), (70.0, 55.0)], Transform::Logit).is_some());
+    }
+
+    #[test]
+    fn flat_line_has_zero_correlation() {
+        let fit = fit_line(&[(60.0, 50.0), (70.0, 50.0)], Transform::Logit).unwrap();
+        assert_eq!(fit.slope, 0.0);
+        assert_eq!(fit.r, 0.0);
+    }
+
+    #[test]
+    fn effective_robustness_sign() {
+        let t = Transform::Logit;
+        let fit = LinearFit { slope: 1.0709, intercept: -2.3701, r: 0.99, n: 85 };
+        let on_line = fit.predict(t, 74.3);
+        assert!(effective_robustness(&fit, t, 74.3, on_line).abs() < 1e-12);
+        assert!(effective_robustness(&fit, t, 74.3, on_line + 5.0) > 0.0);
+        assert!(effective_robustness(&fit, t, 74.3, on_line - 5.0) < 0.0);
+        // Hand check: logit(0.743) = 1.06162…, 1.0709·1.06162 − 2.3701 = −1.23321…, sigmoid = 22.562…%.
+        assert!((on_line - 22.5620).abs() < 1e-3, "{on_line}");
+        assert!((effective_robustness(&fit, t, 74.3, 34.3) - (34.3 - on_line)).abs() < 1e-12);
+    }
+
+    proptest! {
+        #[test]
+        fn logit_round_trips(acc in 0.001f64..99.999) {
+            let back = Transform::Logit.inverse(Transform::Logit.apply(acc));
+            prop_assert!((back - acc).abs() < 1e-9, "{} -> {}", acc, back);
+        }
+
+        #[test]
+        fn probit_round_trips(acc in 0.001f64..99.999) {
+            let back = Transform::Probit.inverse(Transform::Probit.apply(acc));
+            prop_assert!((back - acc).abs() < 1e-9, "{} -> {}", acc, back);
+        }
+
+        #[test]
+        fn linear_round_trips(acc in 0.0f64..100.0) {
+            let back = Transform::Linear.inverse(Transform::Linear.apply(acc));
+            prop_assert!((back - acc).abs() < 1e-12);
+        }
+
+        #[test]
+        fn transforms_are_increasing(a in 0.001f64..99.0, gap in 0.01f64..1.0) {
+            for t in ALL {
+                prop_assert!(t.apply(a + gap) > t.apply(a), "{}", t);
+            }
+        }
+
+        #[test]
+        fn a_point_on_the_fitted_line_has_zero_er(
+            slope in 0.5f64..1.5, intercept in -2.5f64..0.5, id in 20.0f64..95.0,
+        ) {
+            let t = Transform::Logit;
+            let fit = LinearFit { slope, intercept, r: 1.0, n: 2 };
+            let shift = fit.predict(t, id);
+            prop_assert!(effective_robustness(&fit, t, id, shift).abs() < 1e-9);
+        }
+    }
+}

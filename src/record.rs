@@ -1,0 +1,118 @@
+//! Run records: one immutable JSON file per (suite, model, regime, seed, evaluation domain).
+//!
+//! Records are the only input of the leaderboard, so each carries everything needed to rebuild
+//! it: counts, the role of the domain in the protocol, and provenance.
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the record format; bump when a field changes meaning.
+pub const RECORD_SCHEMA: u32 = 1;
+
+/// Whether a record belongs to a leaderboard entry or to the baseline testbed behind the fits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Entry,
+    Testbed,
+}
+
+/// What an evaluation domain measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DomainRole {
+    /// In-distribution test set (the x axis of every fit).
+    Id,
+    /// A naturally shifted test set.
+    Shift,
+    /// A generated evaluation set (for generated-data degradation).
+    Generated,
+}
+
+/// The evaluation protocol of the suite, copied into every record so the leaderboard needs
+/// nothing but records.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Protocol {
+    pub id_domain: String,
+    /// Shift domains in the suite's order (the leaderboard's column order).
+    pub shifts: Vec<String>,
+    pub generated_eval: Option<String>,
+    /// `logit`, `probit` or `linear`.
+    pub transform: String,
+}
+
+/// Provenance of a record: which code, suite and data produced it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provenance {
+    pub harness_version: String,
+    pub git_revision: String,
+    /// sha256 of the suite file's bytes.
+    pub suite_hash: String,
+    /// sha256 of `datasets.lock`, or `none` when the suite reads no external artifact.
+    pub lock_hash: String,
+    /// sha256 of every input of the training job (suite sections, seed, harness version).
+    pub job_hash: String,
+    pub device: String,
+}
+
+/// How the evaluated classifier was trained.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSummary {
+    /// Architecture in words, e.g. `resnet(width=16, blocks=1, stages=3)`.
+    pub arch: String,
+    pub parameters: u64,
+    pub train_images: u64,
+    pub epochs: u32,
+    /// Mean training loss over the last epoch.
+    pub final_loss: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunRecord {
+    pub schema: u32,
+    pub suite: String,
+    pub role: Role,
+    pub model: String,
+    pub regime: String,
+    pub seed: u64,
+    pub domain: String,
+    pub domain_role: DomainRole,
+    /// Images evaluated.
+    pub n: u64,
+    /// Top-1 correct predictions.
+    pub correct: u64,
+    /// Per-class counts, indexed by the suite's class order.
+    pub per_class_total: Vec<u64>,
+    pub per_class_correct: Vec<u64>,
+    pub protocol: Protocol,
+    pub train: TrainSummary,
+    pub provenance: Provenance,
+}
+
+impl RunRecord {
+    /// Top-1 accuracy in percent.
+    pub fn accuracy(&self) -> f64 {
+        if self.n == 0 {
+            0.0
+        } else {
+            100.0 * self.correct as f64 / self.n as f64
+        }
+    }
+
+    /// File name of this record inside a results folder's `records/` directory.
+    pub fn file_name(&self) -> String {
+        record_file_name(self.role, &self.model, &self.regime, self.seed, &self.domain)
+    }
+}
+
+/// `records/<role>/<model>/<regime>/seed-<seed>/<domain>.json`, relative to the results folder.
+pub fn record_file_name(role: Role, model: &str, regime: &str, seed: u64, domain: &str) -> String {
+    let role = match role {
+        Role::Entry => "entry",
+        Role::Testbed => "testbed",
+    };
+    format!("records/{role}/{model}/{regime}/seed-{seed}/{domain}.json")
+}

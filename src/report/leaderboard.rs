@@ -1,0 +1,484 @@
+//! The leaderboard: a pure function from run records to typed rows and two CSV files.
+//!
+//! - `fits.csv`: one "accuracy on the line" fit per shift, over the testbed classifiers.
+//! - `leaderboard.csv`: one row per trained classifier (role, model, regime, seed) with its
+//!   accuracies, effective robustness per shift and generated-data degradation.
+//!
+//! Same records in any order → byte-identical CSV: rows have a fixed sort order, numbers fixed
+//! decimals, and nothing depends on the clock or the machine.
+
+use crate::metrics::{self, LinearFit, Transform};
+use crate::record::{Protocol, Provenance, Role, RunRecord};
+use anyhow::{bail, Context, Result};
+use std::collections::BTreeMap;
+
+/// The baseline fit of one shift.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ShiftFit {
+    pub shift: String,
+    /// Testbed classifiers with both an ID and a shifted accuracy (the points of the fit).
+    pub n: usize,
+    /// `None` when fewer than two testbed classifiers (or no spread in ID accuracy) allow a line.
+    pub fit: Option<LinearFit>,
+}
+
+/// One trained classifier's line of the leaderboard. Accuracies are percent, ER and degradation
+/// percentage points; `None` where a record (or a fit) is missing.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LeaderboardRow {
+    pub role: Role,
+    pub model: String,
+    pub regime: String,
+    pub seed: u64,
+    pub arch: String,
+    pub parameters: u64,
+    pub train_images: u64,
+    pub epochs: u32,
+    pub acc_id: Option<f64>,
+    /// One per `protocol.shifts`, same order.
+    pub acc_shifts: Vec<Option<f64>>,
+    /// Accuracy on `protocol.generated_eval` (always `None` when the protocol has none).
+    pub acc_generated: Option<f64>,
+    /// Effective robustness, one per `protocol.shifts`, same order.
+    pub er: Vec<Option<f64>>,
+    /// Mean of the available entries of `er`.
+    pub er_mean: Option<f64>,
+    /// `acc_id − acc_generated`.
+    pub gen_degradation: Option<f64>,
+    /// Provenance of the classifier's ID record (or of its first record by domain name when the
+    /// ID record is missing).
+    pub provenance: Provenance,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Leaderboard {
+    pub protocol: Protocol,
+    pub transform: Transform,
+    /// One per `protocol.shifts`, same order.
+    pub fits: Vec<ShiftFit>,
+    /// Sorted by role (entries first), model, regime, seed.
+    pub rows: Vec<LeaderboardRow>,
+    pub fits_csv: String,
+    pub leaderboard_csv: String,
+}
+
+/// Builds the leaderboard from run records; touches no file.
+///
+/// Fails when there are no records, when records disagree on the protocol, when the protocol's
+/// transform is unknown, when a record counts more correct predictions than images, or when two
+/// records describe the same classifier on the same domain. Records of domains the protocol
+/// does not name are ignored.
+pub fn build(records: &[RunRecord]) -> Result<Leaderboard> {
+    let protocol = common_protocol(records)?;
+    let transform: Transform = protocol
+        .transform
+        .parse()
+        .with_context(|| format!("the protocol of record {} is unusable", records[0].file_name()))?;
+    for record in records {
+        check_counts(record)?;
+    }
+    let classifiers = group_by_classifier(records)?;
+
+    let fits: Vec<ShiftFit> =
+        protocol.shifts.iter().map(|shift| fit_shift(&classifiers, &protocol, shift, transform)).collect();
+    let rows: Vec<LeaderboardRow> =
+        classifiers.iter().map(|(key, domains)| leaderboard_row(key, domains, &protocol, &fits, transform)).collect();
+
+    let fits_csv = fits_to_csv(&fits, &protocol, transform)?;
+    let leaderboard_csv = rows_to_csv(&rows, &protocol)?;
+    Ok(Leaderboard { protocol, transform, fits, rows, fits_csv, leaderboard_csv })
+}
+
+/// The protocol every record carries, or an error naming two records that disagree.
+fn common_protocol(records: &[RunRecord]) -> Result<Protocol> {
+    let Some(first) = records.first() else {
+        bail!("no run records to build a leaderboard from; run `shiftbench run` first");
+    };
+    if let Some(other) = records.iter().find(|r| r.protocol != first.protocol) {
+        bail!(
+            "run records disagree on the evaluation protocol, so they cannot share one leaderboard: \
+             {} has {:?} but {} has {:?}; build leaderboards from the records of one suite at a time",
+            first.file_name(),
+            first.protocol,
+            other.file_name(),
+            other.protocol
+        );
+    }
+    Ok(first.protocol.clone())
+}
+
+fn check_counts(record: &RunRecord) -> Result<()> {
+    if record.correct > record.n {
+        bail!(
+            "run record {} counts {} correct predictions out of {} images; \
+             delete it and re-run `shiftbench run` to regenerate it",
+            record.file_name(),
+            record.correct,
+            record.n
+        );
+    }
+    Ok(())
+}
+
+/// Identifies one trained classifier. Field order is the leaderboard's sort order.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct ClassifierKey {
+    role: Role,
+    model: String,
+    regime: String,
+    seed: u64,
+}
+
+/// A classifier's records by domain name.
+type DomainRecords<'a> = BTreeMap<&'a str, &'a RunRecord>;
+
+fn group_by_classifier(records: &[RunRecord]) -> Result<BTreeMap<ClassifierKey, DomainRecords<'_>>> {
+    let mut groups: BTreeMap<ClassifierKey, DomainRecords<'_>> = BTreeMap::new();
+    for record in records {
+        let key = ClassifierKey {
+            role: record.role,
+            model: record.model.clone(),
+            regime: record.regime.clone(),
+            seed: record.seed,
+        };
+        let domains = groups.entry(key).or_default();
+        if domains.insert(record.domain.as_str(), record).is_some() {
+            bail!("two run records describe {}; keep one of them and rebuild the leaderboard", record.file_name());
+        }
+    }
+    Ok(groups)
+}
+
+/// Accuracy on `domain`, if the classifier was evaluated on a non-empty set of it.
+fn accuracy_on(domains: &DomainRecords<'_>, domain: &str) -> Option<f64> {
+    domains.get(domain).filter(|r| r.n > 0).map(|r| metrics::accuracy(r.correct, r.n))
+}
+
+fn fit_shift(
+    classifiers: &BTreeMap<ClassifierKey, DomainRecords<'_>>,
+    protocol: &Protocol,
+    shift: &str,
+    transform: Transform,
+) -> ShiftFit {
+    let points: Vec<(f64, f64)> = classifiers
+        .iter()
+        .filter(|(key, _)| key.role == Role::Testbed)
+        .filter_map(|(_, domains)| Some((accuracy_on(domains, &protocol.id_domain)?, accuracy_on(domains, shift)?)))
+        .collect();
+    ShiftFit { shift: shift.to_string(), n: points.len(), fit: metrics::fit_line(&points, transform) }
+}
+
+fn leaderboard_row(
+    key: &ClassifierKey,
+    domains: &DomainRecords<'_>,
+    protocol: &Protocol,
+    fits: &[ShiftFit],
+    transform: Transform,
+) -> LeaderboardRow {
+    // Every record of a classifier shares its training; the ID record is the canonical source,
+    // and a group always holds at least one record.
+    let representative = domains
+        .get(protocol.id_domain.as_str())
+        .or_else(|| domains.values().next())
+        .expect("a classifier group is created with its first record");
+
+    let acc_id = accuracy_on(domains, &protocol.id_domain);
+    let acc_shifts: Vec<Option<f64>> = protocol.shifts.iter().map(|s| accuracy_on(domains, s)).collect();
+    let acc_generated = protocol.generated_eval.as_deref().and_then(|g| accuracy_on(domains, g));
+
+    let er: Vec<Option<f64>> = fits
+        .iter()
+        .zip(&acc_shifts)
+        .map(|(shift_fit, acc_shift)| {
+            let fit = shift_fit.fit.as_ref()?;
+            Some(metrics::effective_robustness(fit, transform, acc_id?, (*acc_shift)?))
+        })
+        .collect();
+    let available: Vec<f64> = er.iter().flatten().copied().collect();
+    let er_mean = (!available.is_empty()).then(|| available.iter().sum::<f64>() / available.len() as f64);
+    let gen_degradation =
+        acc_id.zip(acc_generated).map(|(id, generated)| metrics::generated_degradation(id, generated));
+
+    LeaderboardRow {
+        role: key.role,
+        model: key.model.clone(),
+        regime: key.regime.clone(),
+        seed: key.seed,
+        arch: representative.train.arch.clone(),
+        parameters: representative.train.parameters,
+        train_images: representative.train.train_images,
+        epochs: representative.train.epochs,
+        acc_id,
+        acc_shifts,
+        acc_generated,
+        er,
+        er_mean,
+        gen_degradation,
+        provenance: representative.provenance.clone(),
+    }
+}
+
+/// `x` with `decimals` fixed decimals; empty for a missing or non-finite value. A negative number
+/// that rounds to zero prints as `0.00`, not `-0.00`, so the sign of a rounding residue cannot
+/// change the bytes.
+pub(crate) fn fixed(x: Option<f64>, decimals: usize) -> String {
+    match x {
+        Some(x) if x.is_finite() => {
+            let s = format!("{x:.decimals$}");
+            match s.strip_prefix('-') {
+                Some(magnitude) if magnitude.bytes().all(|b| b == b'0' || b == b'.') => magnitude.to_string(),
+                _ => s,
+            }
+        }
+        _ => String::new(),
+    }
+}
+
+fn csv_writer() -> csv::Writer<Vec<u8>> {
+    csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new())
+}
+
+fn finish_csv(writer: csv::Writer<Vec<u8>>) -> Result<String> {
+    let bytes = writer.into_inner().map_err(|e| anyhow::anyhow!("cannot assemble CSV: {e}"))?;
+    String::from_utf8(bytes).context("CSV output is not UTF-8")
+}
+
+fn fits_to_csv(fits: &[ShiftFit], protocol: &Protocol, transform: Transform) -> Result<String> {
+    let mut w = csv_writer();
+    w.write_record(["shift", "id_domain", "transform", "n", "slope", "intercept", "r"])?;
+    for f in fits {
+        w.write_record([
+            f.shift.clone(),
+            protocol.id_domain.clone(),
+            transform.to_string(),
+            f.n.to_string(),
+            fixed(f.fit.map(|l| l.slope), 4),
+            fixed(f.fit.map(|l| l.intercept), 4),
+            fixed(f.fit.map(|l| l.r), 4),
+        ])?;
+    }
+    finish_csv(w)
+}
+
+/// Column names of `leaderboard.csv` for a protocol.
+pub fn leaderboard_header(protocol: &Protocol) -> Vec<String> {
+    let mut header: Vec<String> =
+        ["role", "model", "regime", "seed", "arch", "parameters", "train_images", "epochs"].map(String::from).to_vec();
+    header.push(format!("acc_{}", protocol.id_domain));
+    header.extend(protocol.shifts.iter().map(|s| format!("acc_{s}")));
+    if let Some(generated) = &protocol.generated_eval {
+        header.push(format!("acc_{generated}"));
+    }
+    header.extend(protocol.shifts.iter().map(|s| format!("er_{s}")));
+    header.extend(
+        ["er_mean", "gen_degradation", "suite_hash", "git_revision", "harness_version", "device"].map(String::from),
+    );
+    header
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Entry => "entry",
+        Role::Testbed => "testbed",
+    }
+}
+
+fn rows_to_csv(rows: &[LeaderboardRow], protocol: &Protocol) -> Result<String> {
+    let mut w = csv_writer();
+    w.write_record(leaderboard_header(protocol))?;
+    for row in rows {
+        let mut fields = vec![
+            role_name(row.role).to_string(),
+            row.model.clone(),
+            row.regime.clone(),
+            row.seed.to_string(),
+            row.arch.clone(),
+            row.parameters.to_string(),
+            row.train_images.to_string(),
+            row.epochs.to_string(),
+            fixed(row.acc_id, 2),
+        ];
+        fields.extend(row.acc_shifts.iter().map(|&a| fixed(a, 2)));
+        if protocol.generated_eval.is_some() {
+            fields.push(fixed(row.acc_generated, 2));
+        }
+        fields.extend(row.er.iter().map(|&e| fixed(e, 2)));
+        fields.extend([
+            fixed(row.er_mean, 2),
+            fixed(row.gen_degradation, 2),
+            row.provenance.suite_hash.clone(),
+            row.provenance.git_revision.clone(),
+            row.provenance.harness_version.clone(),
+            row.provenance.device.clone(),
+        ]);
+        w.write_record(&fields)?;
+    }
+    finish_csv(w)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{DomainRole, TrainSummary, RECORD_SCHEMA};
+
+    fn protocol() -> Protocol {
+        Protocol {
+            id_domain: "val".into(),
+            shifts: vec!["v2".into(), "sketch".into()],
+            generated_eval: Some("gen".into()),
+            transform: "logit".into(),
+        }
+    }
+
+    fn record(role: Role, model: &str, seed: u64, domain: &str, correct: u64) -> RunRecord {
+        let domain_role = match domain {
+            "val" => DomainRole::Id,
+            "gen" => DomainRole::Generated,
+            _ => DomainRole::Shift,
+        };
+        RunRecord {
+            schema: RECORD_SCHEMA,
+            suite: "unit".into(),
+            role,
+            model: model.into(),
+            regime: "real".into(),
+            seed,
+            domain: domain.into(),
+            domain_role,
+            n: 200,
+            correct,
+            per_class_total: vec![100, 100],
+            per_class_correct: vec![correct / 2, correct - correct / 2],
+            protocol: protocol(),
+            train: TrainSummary { arch: "mlp".into(), parameters: 10, train_images: 100, epochs: 1, final_loss: 0.5 },
+            provenance: Provenance {
+                harness_version: "0.1.0".into(),
+                git_revision: "abc".into(),
+                suite_hash: "s".into(),
+                lock_hash: "none".into(),
+                job_hash: "j".into(),
+                device: "cpu".into(),
+            },
+        }
+    }
+
+    /// A testbed model whose shifted accuracies sit exactly at `val − 20` points (v2) and half
+    /// of val (sketch), in counts out of 200.
+    fn testbed(model: &str, val: u64) -> Vec<RunRecord> {
+        vec![
+            record(Role::Testbed, model, 0, "val", val),
+            record(Role::Testbed, model, 0, "v2", val - 40),
+            record(Role::Testbed, model, 0, "sketch", val / 2),
+        ]
+    }
+
+    #[test]
+    fn fixed_decimals_never_print_negative_zero() {
+        assert_eq!(fixed(Some(-0.001), 2), "0.00");
+        assert_eq!(fixed(Some(-0.0), 4), "0.0000");
+        assert_eq!(fixed(Some(-0.006), 2), "-0.01");
+        assert_eq!(fixed(Some(12.345), 2), "12.35");
+        assert_eq!(fixed(None, 2), "");
+        assert_eq!(fixed(Some(f64::NAN), 2), "");
+    }
+
+    #[test]
+    fn rows_sort_by_role_model_regime_then_numeric_seed() {
+        let mut records = testbed("a", 120);
+        for seed in [10, 2, 1] {
+            records.push(record(Role::Entry, "z", seed, "val", 100));
+        }
+        records.push(record(Role::Entry, "b", 7, "val", 100));
+        let lb = build(&records).unwrap();
+        let order: Vec<(Role, &str, u64)> = lb.rows.iter().map(|r| (r.role, r.model.as_str(), r.seed)).collect();
+        assert_eq!(
+            order,
+            [
+                (Role::Entry, "b", 7),
+                (Role::Entry, "z", 1),
+                (Role::Entry, "z", 2),
+                (Role::Entry, "z", 10),
+                (Role::Testbed, "a", 0)
+            ]
+        );
+    }
+
+    #[test]
+    fn one_testbed_model_gives_no_fit_and_empty_er() {
+        let mut records = testbed("a", 120);
+        records.push(record(Role::Entry, "e", 0, "val", 150));
+        records.push(record(Role::Entry, "e", 0, "v2", 110));
+        let lb = build(&records).unwrap();
+        assert!(lb.fits.iter().all(|f| f.n == 1 && f.fit.is_none()));
+        assert_eq!(
+            lb.fits_csv,
+            "shift,id_domain,transform,n,slope,intercept,r\nv2,val,logit,1,,,\nsketch,val,logit,1,,,\n"
+        );
+        let entry = &lb.rows[0];
+        assert_eq!(entry.er, vec![None, None]);
+        assert_eq!(entry.er_mean, None);
+        assert_eq!(entry.acc_id, Some(75.0));
+        assert_eq!(entry.acc_shifts, vec![Some(55.0), None]);
+        assert_eq!(entry.gen_degradation, None);
+        let line = lb.leaderboard_csv.lines().nth(1).unwrap();
+        assert_eq!(line, "entry,e,real,0,mlp,10,100,1,75.00,55.00,,,,,,,s,abc,0.1.0,cpu");
+    }
+
+    #[test]
+    fn er_mean_averages_the_shifts_that_have_an_er() {
+        let mut records = [testbed("a", 100), testbed("b", 140), testbed("c", 170)].concat();
+        // On the v2 line (val − 20 points is not linear in logit space, so compare to the fit).
+        records.push(record(Role::Entry, "e", 0, "val", 150));
+        records.push(record(Role::Entry, "e", 0, "v2", 130));
+        records.push(record(Role::Entry, "e", 0, "gen", 100));
+        let lb = build(&records).unwrap();
+        let fit = lb.fits[0].fit.unwrap();
+        let want = 65.0 - fit.predict(Transform::Logit, 75.0);
+        let entry = &lb.rows[0];
+        assert!((entry.er[0].unwrap() - want).abs() < 1e-12);
+        assert_eq!(entry.er[1], None);
+        assert_eq!(entry.er_mean, entry.er[0]);
+        assert_eq!(entry.gen_degradation, Some(25.0));
+        // Testbed rows get their residuals too.
+        assert!(lb.rows.iter().filter(|r| r.role == Role::Testbed).all(|r| r.er.iter().all(Option::is_some)));
+    }
+
+    #[test]
+    fn duplicate_records_are_an_error() {
+        let mut records = testbed("a", 120);
+        records.push(record(Role::Testbed, "a", 0, "val", 121));
+        let err = build(&records).unwrap_err().to_string();
+        assert!(err.contains("records/testbed/a/real/seed-0/val.json"), "{err}");
+    }
+
+    #[test]
+    fn impossible_counts_and_unknown_transforms_are_errors() {
+        let mut records = testbed("a", 120);
+        records[0].correct = 201;
+        let err = build(&records).unwrap_err().to_string();
+        assert!(err.contains("201 correct predictions out of 200"), "{err}");
+
+        let mut records = testbed("a", 120);
+        for r in &mut records {
+            r.protocol.transform = "log".into();
+        }
+        let err = format!("{:#}", build(&records).unwrap_err());
+        assert!(err.contains("unknown accuracy transform `log`"), "{err}");
+        assert!(build(&[]).is_err());
+    }
+
+    #[test]
+    fn no_generated_eval_means_no_generated_column() {
+        let mut records = testbed("a", 120);
+        for r in &mut records {
+            r.protocol.generated_eval = None;
+        }
+        let lb = build(&records).unwrap();
+        let header = lb.leaderboard_csv.lines().next().unwrap();
+        assert_eq!(
+            header,
+            "role,model,regime,seed,arch,parameters,train_images,epochs,acc_val,acc_v2,acc_sketch,\
+             er_v2,er_sketch,er_mean,gen_degradation,suite_hash,git_revision,harness_version,device"
+        );
+    }
+}

@@ -1,0 +1,499 @@
+//! Plans a suite into training jobs, runs what is not done yet, and writes run records.
+//!
+//! A job is one classifier: (role, model, regime, training seed). Its inputs hash to a key;
+//! its checkpoint is stored under that key and each of its evaluation records carries the key
+//! extended with the evaluation set's own inputs. Re-running skips every job whose records are
+//! all present with matching keys, re-evaluates from a checkpoint when only records are
+//! missing, and trains the rest. A killed run therefore loses at most the jobs in flight.
+
+use crate::data::procedural::{render_domain, CLASS_NAMES};
+use crate::data::ImageSet;
+use crate::generate::{generate_set, ProceduralGenerator};
+use crate::model::{ResNet, ResNetConfig};
+use crate::record::{record_file_name, DomainRole, Protocol, Provenance, Role, RunRecord, TrainSummary, RECORD_SCHEMA};
+use crate::suite::{Augment, DomainSpec, GeneratedSpec, ModelSpec, Suite};
+use crate::train::{predict, train, TrainConfig};
+use anyhow::{Context, Result};
+use candle_core::Device;
+use indicatif::MultiProgress;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// How a suite is to be run.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub out: PathBuf,
+    /// Overrides the suite's seed.
+    pub seed: Option<u64>,
+    pub quick: bool,
+    /// Training jobs run at once.
+    pub jobs: usize,
+}
+
+/// What a run did, for the closing summary and for tests of resumption.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunSummary {
+    pub jobs: usize,
+    /// Jobs trained from scratch in this invocation.
+    pub trained: usize,
+    /// Jobs whose checkpoint existed and only needed (re-)evaluation.
+    pub evaluated_from_checkpoint: usize,
+    /// Jobs whose every record was already present.
+    pub skipped: usize,
+    pub records_written: usize,
+}
+
+/// A labelled image set with the fingerprint of everything that determines its bytes.
+struct Dataset {
+    name: String,
+    images: ImageSet,
+    key: serde_json::Value,
+}
+
+/// A training job after the suite's profile (quick or full) has been applied.
+#[derive(Clone, Debug)]
+struct Job {
+    role: Role,
+    /// Row name: the model for entries, the member name for testbed models.
+    name: String,
+    model: ResNetConfig,
+    regime: String,
+    train_sets: Vec<String>,
+    train_fraction: f64,
+    config: TrainConfig,
+    seed: u64,
+}
+
+/// Sizes and epochs after the `--quick` profile.
+struct Profile {
+    size_scale: f64,
+    epoch_scale: f64,
+    classes: usize,
+}
+
+impl Profile {
+    fn size(&self, n: usize) -> usize {
+        if self.size_scale >= 1.0 {
+            n
+        } else {
+            ((n as f64 * self.size_scale).round() as usize).max(self.classes)
+        }
+    }
+    fn epochs(&self, e: u32) -> u32 {
+        ((e as f64 * self.epoch_scale).round() as u32).max(1)
+    }
+}
+
+pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunSummary> {
+    let spec = &suite.spec;
+    let seed = opts.seed.unwrap_or(spec.suite.seed);
+    let classes = suite.class_indices();
+    let size = *spec.suite.image_size.get_ref();
+    let profile = if opts.quick {
+        Profile { size_scale: *spec.quick.size_scale.get_ref(), epoch_scale: *spec.quick.epoch_scale.get_ref(), classes: classes.len() }
+    } else {
+        Profile { size_scale: 1.0, epoch_scale: 1.0, classes: classes.len() }
+    };
+    let work = opts.out.join("work");
+    let device = Device::Cpu;
+    let device_name = "cpu".to_string();
+    let multi = MultiProgress::new();
+    if !crate::progress::is_terminal() {
+        multi.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+
+    // 1. Data: procedural domains in memory, generated sets on disk (resumable).
+    let mut datasets: BTreeMap<String, Dataset> = BTreeMap::new();
+    for d in &spec.domains {
+        let ds = render_real_domain(d, seed, &classes, size, &profile, &multi);
+        datasets.insert(ds.name.clone(), ds);
+    }
+    for g in &spec.generated {
+        let ds = make_generated_set(suite, g, seed, &classes, size, &profile, &work, &multi)?;
+        datasets.insert(ds.name.clone(), ds);
+    }
+
+    // 2. Jobs.
+    let jobs = plan_jobs(suite, seed, &profile);
+    let protocol = Protocol {
+        id_domain: spec.metrics.id_domain.get_ref().clone(),
+        shifts: spec.metrics.shifts.iter().map(|s| s.get_ref().clone()).collect(),
+        generated_eval: spec.metrics.generated_eval.as_ref().map(|g| g.get_ref().clone()),
+        transform: spec.metrics.transform.to_string(),
+    };
+    let mut eval_sets: Vec<(String, DomainRole)> = vec![(protocol.id_domain.clone(), DomainRole::Id)];
+    eval_sets.extend(protocol.shifts.iter().map(|s| (s.clone(), DomainRole::Shift)));
+    if let Some(g) = &protocol.generated_eval {
+        eval_sets.push((g.clone(), DomainRole::Generated));
+    }
+
+    let ctx = JobContext {
+        suite_name: suite.name().to_string(),
+        suite_hash: suite.hash.clone(),
+        datasets: &datasets,
+        eval_sets: &eval_sets,
+        protocol: &protocol,
+        out: &opts.out,
+        work: &work,
+        device: &device,
+        device_name: &device_name,
+        multi: &multi,
+        class_count: classes.len(),
+    };
+    move_stale_records(&opts.out, &work, &jobs, &eval_sets)?;
+
+    // Longest jobs first so parallel workers finish together.
+    let mut order: Vec<usize> = (0..jobs.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(job_cost(&jobs[i], &datasets)));
+    let overall = multi.add(crate::progress::bar(jobs.len() as u64, "jobs"));
+    let summary = Mutex::new(RunSummary { jobs: jobs.len(), ..Default::default() });
+    let next = AtomicUsize::new(0);
+    let first_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..opts.jobs.max(1).min(jobs.len().max(1)) {
+            scope.spawn(|| loop {
+                if first_error.lock().expect("error slot").is_some() {
+                    return;
+                }
+                let k = next.fetch_add(1, Ordering::SeqCst);
+                let Some(&i) = order.get(k) else { return };
+                match ctx.run_job(&jobs[i]) {
+                    Ok(outcome) => {
+                        let mut s = summary.lock().expect("summary");
+                        match outcome {
+                            JobOutcome::Skipped => s.skipped += 1,
+                            JobOutcome::Evaluated(n) => {
+                                s.evaluated_from_checkpoint += 1;
+                                s.records_written += n
+                            }
+                            JobOutcome::Trained(n) => {
+                                s.trained += 1;
+                                s.records_written += n
+                            }
+                        }
+                        overall.inc(1);
+                    }
+                    Err(e) => {
+                        *first_error.lock().expect("error slot") = Some(e.context(format!("job {} / {} / seed {}", jobs[i].name, jobs[i].regime, jobs[i].seed)));
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    overall.finish_and_clear();
+    if let Some(e) = first_error.into_inner().expect("error slot") {
+        return Err(e);
+    }
+
+    // 3. Leaderboard from the records alone.
+    let records = crate::report::load_records(&opts.out)?;
+    let lb = crate::report::build(&records)?;
+    crate::report::write(&opts.out, &lb)?;
+    crate::fsutil::write_atomic(&opts.out.join("leaderboard.md"), crate::report::markdown(&lb).as_bytes())?;
+    Ok(summary.into_inner().expect("summary"))
+}
+
+fn render_real_domain(d: &DomainSpec, seed: u64, classes: &[usize], size: u32, profile: &Profile, multi: &MultiProgress) -> Dataset {
+    let count = profile.size(*d.size.get_ref());
+    let name = d.name.get_ref().clone();
+    let pb = multi.add(crate::progress::bar(count as u64, &name));
+    let images = render_domain(seed, &name, d.style, classes, count, size, &pb);
+    pb.finish_and_clear();
+    let key = json!({"kind": "procedural", "name": name, "style": d.style, "count": count, "size": size, "seed": seed, "classes": classes});
+    Dataset { name, images, key }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn make_generated_set(suite: &Suite, g: &GeneratedSpec, seed: u64, classes: &[usize], size: u32, profile: &Profile, work: &Path, multi: &MultiProgress) -> Result<Dataset> {
+    let generator_spec = suite.generator(g.generator.get_ref()).expect("validated generator reference");
+    let generator = ProceduralGenerator { templates: generator_spec.templates };
+    let count = profile.size(*g.size.get_ref());
+    let name = g.name.get_ref().clone();
+    let key = json!({"kind": "generated", "name": name, "generator": generator.id(), "count": count, "size": size, "seed": seed, "classes": classes});
+    // Folder keyed by inputs: changing the generator or sizes never mixes old and new images.
+    let dir = work.join("generated").join(format!("{name}-{}", &short_hash(&key)));
+    let pb = multi.add(crate::progress::bar(count as u64, &name));
+    let (images, _manifest) = generate_set(&generator, seed, &name, classes, count, size, &dir, &pb)
+        .with_context(|| format!("generating set `{name}` in {}", dir.display()))?;
+    pb.finish_and_clear();
+    Ok(Dataset { name, images, key })
+}
+
+fn model_config(m: &ModelSpec, classes: usize, size: u32) -> ResNetConfig {
+    ResNetConfig { width: *m.width.get_ref(), blocks: *m.blocks.get_ref(), stages: *m.stages.get_ref(), num_classes: classes, image_size: size as usize }
+}
+
+fn plan_jobs(suite: &Suite, seed: u64, profile: &Profile) -> Vec<Job> {
+    let spec = &suite.spec;
+    let classes = spec.suite.classes.len();
+    let size = *spec.suite.image_size.get_ref();
+    let t = &spec.training;
+    let config_for = |epochs: u32, augment: Augment, job_seed: u64| TrainConfig {
+        epochs: profile.epochs(epochs),
+        batch_size: *t.batch_size.get_ref(),
+        lr: *t.lr.get_ref(),
+        momentum: *t.momentum.get_ref(),
+        nesterov: t.nesterov,
+        weight_decay: *t.weight_decay.get_ref(),
+        label_smoothing: *t.label_smoothing.get_ref(),
+        schedule: t.schedule,
+        peak_epoch: *t.peak_epoch.get_ref() * profile.epoch_scale,
+        augment,
+        seed: job_seed,
+    };
+    let mut jobs = Vec::new();
+    let testbed_regime = suite.regime(spec.testbed.regime.get_ref()).expect("validated regime");
+    for m in &spec.testbed.members {
+        let model = suite.model(m.model.get_ref()).expect("validated model");
+        let epochs = m.epochs.as_ref().map(|e| *e.get_ref()).unwrap_or(*t.epochs.get_ref());
+        let job_seed = crate::rng::derive_seed(seed, &format!("job/testbed/{}", m.name.get_ref()), 0);
+        jobs.push(Job {
+            role: Role::Testbed,
+            name: m.name.get_ref().clone(),
+            model: model_config(model, classes, size),
+            regime: testbed_regime.name.get_ref().clone(),
+            train_sets: testbed_regime.train_on.iter().map(|s| s.get_ref().clone()).collect(),
+            train_fraction: *m.train_fraction.get_ref(),
+            config: config_for(epochs, testbed_regime.augment, job_seed),
+            seed: spec.suite.seed,
+        });
+    }
+    for model_name in &spec.leaderboard.models {
+        let model = suite.model(model_name.get_ref()).expect("validated model");
+        for regime_name in &spec.leaderboard.regimes {
+            let regime = suite.regime(regime_name.get_ref()).expect("validated regime");
+            for &train_seed in &spec.leaderboard.seeds {
+                let purpose = format!("job/entry/{}/{}", model_name.get_ref(), regime_name.get_ref());
+                jobs.push(Job {
+                    role: Role::Entry,
+                    name: model_name.get_ref().clone(),
+                    model: model_config(model, classes, size),
+                    regime: regime_name.get_ref().clone(),
+                    train_sets: regime.train_on.iter().map(|s| s.get_ref().clone()).collect(),
+                    train_fraction: 1.0,
+                    config: config_for(*t.epochs.get_ref(), regime.augment, crate::rng::derive_seed(seed, &purpose, train_seed)),
+                    seed: train_seed,
+                });
+            }
+        }
+    }
+    jobs
+}
+
+fn job_train_images(job: &Job, datasets: &BTreeMap<String, Dataset>) -> usize {
+    let n: usize = job.train_sets.iter().map(|s| datasets[s].images.len()).sum();
+    ((n as f64 * job.train_fraction).round() as usize).max(1)
+}
+
+/// Rough cost of a job (image-steps × a width factor), for scheduling only.
+fn job_cost(job: &Job, datasets: &BTreeMap<String, Dataset>) -> u64 {
+    (job_train_images(job, datasets) as u64) * job.config.epochs as u64 * (job.model.width * job.model.width * job.model.blocks) as u64
+}
+
+fn short_hash(v: &serde_json::Value) -> String {
+    crate::fsutil::sha256_hex(v.to_string().as_bytes())[..16].to_string()
+}
+
+enum JobOutcome {
+    Skipped,
+    Evaluated(usize),
+    Trained(usize),
+}
+
+struct JobContext<'a> {
+    suite_name: String,
+    suite_hash: String,
+    datasets: &'a BTreeMap<String, Dataset>,
+    eval_sets: &'a [(String, DomainRole)],
+    protocol: &'a Protocol,
+    out: &'a Path,
+    work: &'a Path,
+    device: &'a Device,
+    device_name: &'a str,
+    multi: &'a MultiProgress,
+    class_count: usize,
+}
+
+impl JobContext<'_> {
+    /// Everything that determines the trained weights.
+    fn train_key(&self, job: &Job) -> serde_json::Value {
+        let c = &job.config;
+        json!({
+            "harness": crate::HARNESS_VERSION,
+            "model": {"width": job.model.width, "blocks": job.model.blocks, "stages": job.model.stages, "classes": job.model.num_classes},
+            "train_sets": job.train_sets.iter().map(|s| &self.datasets[s].key).collect::<Vec<_>>(),
+            "train_fraction": job.train_fraction,
+            "config": {
+                "epochs": c.epochs, "batch_size": c.batch_size, "lr": c.lr, "momentum": c.momentum, "nesterov": c.nesterov,
+                "weight_decay": c.weight_decay, "label_smoothing": c.label_smoothing, "schedule": c.schedule,
+                "peak_epoch": c.peak_epoch, "augment": c.augment, "seed": c.seed,
+            },
+        })
+    }
+
+    fn record_key(&self, train_hash: &str, eval_set: &str) -> String {
+        let v = json!({"train": train_hash, "eval": self.datasets[eval_set].key, "protocol": self.protocol});
+        crate::fsutil::sha256_hex(v.to_string().as_bytes())
+    }
+
+    fn run_job(&self, job: &Job) -> Result<JobOutcome> {
+        let train_hash = crate::fsutil::sha256_hex(self.train_key(job).to_string().as_bytes());
+        let pending: Vec<&(String, DomainRole)> = self
+            .eval_sets
+            .iter()
+            .filter(|(set, _)| {
+                let path = self.out.join(record_file_name(job.role, &job.name, &job.regime, job.seed, set));
+                !record_matches(&path, &self.record_key(&train_hash, set))
+            })
+            .collect();
+        if pending.is_empty() {
+            return Ok(JobOutcome::Skipped);
+        }
+
+        let mut model = ResNet::new(job.model.clone(), crate::rng::derive_seed(job.config.seed, "init", 0), self.device)?;
+        let checkpoint = self.work.join("checkpoints").join(format!("{train_hash}.safetensors"));
+        let meta_path = checkpoint.with_extension("json");
+        let train_images = self.training_set(job);
+        let (trained, final_loss) = if checkpoint.exists() && meta_path.exists() {
+            model.load(&checkpoint)?;
+            let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta_path)?)
+                .with_context(|| format!("{} is corrupt; delete it and its .safetensors to retrain", meta_path.display()))?;
+            (false, meta["final_loss"].as_f64().unwrap_or(f64::NAN))
+        } else {
+            let label = format!("{}/{}", job.name, job.regime);
+            let steps = (train_images.len() / job.config.batch_size.min(train_images.len())).max(1) as u64 * job.config.epochs as u64;
+            let pb = self.multi.add(crate::progress::bar(steps, &label));
+            let outcome = train(&mut model, &train_images, &job.config, self.device, |_, _, loss| {
+                pb.inc(1);
+                pb.set_message(format!("loss {loss:.3}"));
+            })?;
+            pb.finish_and_clear();
+            model.save(&checkpoint)?;
+            crate::fsutil::write_atomic(&meta_path, json!({"final_loss": outcome.final_loss, "key": self.train_key(job)}).to_string().as_bytes())?;
+            (true, outcome.final_loss)
+        };
+
+        let summary = TrainSummary {
+            arch: job.model.describe(),
+            parameters: model.parameter_count(),
+            train_images: train_images.len() as u64,
+            epochs: job.config.epochs,
+            final_loss: round_to(final_loss, 6),
+        };
+        for (set, role) in &pending {
+            let data = &self.datasets[set.as_str()].images;
+            let predictions = predict(&mut model, data, self.device)?;
+            let record = self.record(job, set, *role, data, &predictions, &summary, &train_hash);
+            let path = self.out.join(record.file_name());
+            let mut text = serde_json::to_string_pretty(&record)?;
+            text.push('\n');
+            crate::fsutil::write_atomic(&path, text.as_bytes())?;
+        }
+        Ok(if trained { JobOutcome::Trained(pending.len()) } else { JobOutcome::Evaluated(pending.len()) })
+    }
+
+    fn training_set(&self, job: &Job) -> ImageSet {
+        let parts: Vec<&ImageSet> = job.train_sets.iter().map(|s| &self.datasets[s].images).collect();
+        let all = ImageSet::concat(&parts);
+        if job.train_fraction < 1.0 {
+            // Sets are label-balanced in index order, so a prefix stays balanced.
+            all.truncated(job_train_images(job, self.datasets))
+        } else {
+            all
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record(&self, job: &Job, set: &str, role: DomainRole, data: &ImageSet, predictions: &[u32], summary: &TrainSummary, train_hash: &str) -> RunRecord {
+        let mut per_class_total = vec![0u64; self.class_count];
+        let mut per_class_correct = vec![0u64; self.class_count];
+        for (&p, &l) in predictions.iter().zip(&data.labels) {
+            per_class_total[l as usize] += 1;
+            if p == l {
+                per_class_correct[l as usize] += 1;
+            }
+        }
+        RunRecord {
+            schema: RECORD_SCHEMA,
+            suite: self.suite_name.clone(),
+            role: job.role,
+            model: job.name.clone(),
+            regime: job.regime.clone(),
+            seed: job.seed,
+            domain: set.to_string(),
+            domain_role: role,
+            n: data.len() as u64,
+            correct: per_class_correct.iter().sum(),
+            per_class_total,
+            per_class_correct,
+            protocol: self.protocol.clone(),
+            train: summary.clone(),
+            provenance: Provenance {
+                harness_version: crate::HARNESS_VERSION.to_string(),
+                git_revision: crate::GIT_REVISION.to_string(),
+                suite_hash: self.suite_hash.clone(),
+                lock_hash: "none".to_string(),
+                job_hash: self.record_key(train_hash, set),
+                device: self.device_name.to_string(),
+            },
+        }
+    }
+}
+
+/// Rounds for storage so a record's bytes do not hinge on the last bits of a float sum.
+fn round_to(x: f64, decimals: i32) -> f64 {
+    let f = 10f64.powi(decimals);
+    (x * f).round() / f
+}
+
+/// True when `path` holds a readable record produced from exactly these inputs.
+fn record_matches(path: &Path, key: &str) -> bool {
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<RunRecord>(&b).ok())
+        .is_some_and(|r| r.provenance.job_hash == key)
+}
+
+/// Moves records that the current plan would not write (a model or domain removed from the
+/// suite, a renamed regime) out of `records/` so they cannot leak into the leaderboard.
+/// They are kept, not deleted, under `work/stale-records/`. Temporary files of writes that a
+/// kill interrupted are removed.
+fn move_stale_records(out: &Path, work: &Path, jobs: &[Job], eval_sets: &[(String, DomainRole)]) -> Result<()> {
+    let root = out.join("records");
+    if !root.exists() {
+        return Ok(());
+    }
+    let expected: std::collections::BTreeSet<PathBuf> = jobs
+        .iter()
+        .flat_map(|j| eval_sets.iter().map(move |(s, _)| out.join(record_file_name(j.role, &j.name, &j.regime, j.seed, s))))
+        .collect();
+    let mut stack = vec![root];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))? {
+            let path = entry?.path();
+            let hidden = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
+            if path.is_dir() {
+                stack.push(path);
+            } else if hidden && path.extension().is_some_and(|e| e == "tmp") {
+                // A write interrupted by a kill: never a record, safe to drop.
+                std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+            } else if path.extension().is_some_and(|e| e == "json") && !expected.contains(&path) {
+                let rel = path.strip_prefix(out).expect("under out");
+                let dest = work.join("stale-records").join(rel);
+                std::fs::create_dir_all(dest.parent().expect("has parent"))?;
+                std::fs::rename(&path, &dest).with_context(|| format!("cannot move stale record {}", path.display()))?;
+                crate::progress::say(format!("moved stale record {} to {}", rel.display(), dest.display()));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Class names of a suite in label order (for reports).
+pub fn class_names(suite: &Suite) -> Vec<&'static str> {
+    suite.class_indices().into_iter().map(|i| CLASS_NAMES[i]).collect()
+}

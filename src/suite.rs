@@ -1,0 +1,573 @@
+//! Suites: the declarative TOML files in `suites/` that say what to generate, train and measure.
+//!
+//! Parsing is strict. Unknown keys and wrong types are rejected by serde; references between
+//! sections (a regime naming a domain, a testbed member naming a model, ...) are checked here.
+//! Every error names the file, the line and column, and the key, so a user can fix it without
+//! reading this code.
+
+use crate::data::procedural::{DomainStyle, CLASS_NAMES};
+use crate::generate::TemplateSet;
+use crate::metrics::Transform;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// A suite exactly as written in its file (positions kept for error messages).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuiteFile {
+    pub suite: SuiteHeader,
+    #[serde(rename = "domains")]
+    pub domains: Vec<DomainSpec>,
+    #[serde(default)]
+    pub generators: Vec<GeneratorSpec>,
+    #[serde(default)]
+    pub generated: Vec<GeneratedSpec>,
+    pub regimes: Vec<RegimeSpec>,
+    pub models: Vec<ModelSpec>,
+    pub training: TrainingSpec,
+    pub testbed: TestbedSpec,
+    pub leaderboard: LeaderboardSpec,
+    pub metrics: MetricsSpec,
+    #[serde(default)]
+    pub quick: QuickSpec,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuiteHeader {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub description: String,
+    /// Root of every random stream: data, generation, initialisation, shuffling.
+    pub seed: u64,
+    /// Side of every (square) image, in pixels.
+    pub image_size: Spanned<u32>,
+    /// Class names of the procedural world, in label order.
+    pub classes: Vec<Spanned<String>>,
+}
+
+/// Where a domain's images come from. Only the built-in procedural world for now; archives
+/// pinned in `datasets.lock` come with the fetcher.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Procedural,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Split {
+    /// Training images.
+    Train,
+    /// The in-distribution test set.
+    Val,
+    /// A shifted test set.
+    Shift,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DomainSpec {
+    pub name: Spanned<String>,
+    pub source: Source,
+    pub style: DomainStyle,
+    pub split: Split,
+    pub size: Spanned<usize>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GeneratorKind {
+    /// The built-in offline stand-in for Stable Diffusion.
+    Procedural,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeneratorSpec {
+    pub name: Spanned<String>,
+    pub kind: GeneratorKind,
+    pub templates: TemplateSet,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GeneratedUse {
+    /// Training data for the `generated` and `real+generated` regimes.
+    Train,
+    /// A labelled evaluation set for generated-data degradation.
+    Eval,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeneratedSpec {
+    pub name: Spanned<String>,
+    pub generator: Spanned<String>,
+    #[serde(rename = "use")]
+    pub usage: GeneratedUse,
+    pub size: Spanned<usize>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Augment {
+    None,
+    /// Random-resized-crop + horizontal flip + colour jitter (the hand-made baseline).
+    Standard,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegimeSpec {
+    pub name: Spanned<String>,
+    /// Domains (split `train`) and generated sets (use `train`), concatenated as in the paper.
+    pub train_on: Vec<Spanned<String>>,
+    #[serde(default = "default_augment")]
+    pub augment: Augment,
+}
+
+fn default_augment() -> Augment {
+    Augment::None
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    pub name: Spanned<String>,
+    /// Channels of the first stage; each later stage doubles them.
+    pub width: Spanned<usize>,
+    /// Residual blocks per stage.
+    pub blocks: Spanned<usize>,
+    /// Number of stages (each after the first halves the resolution).
+    pub stages: Spanned<usize>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+    /// Linear warm-up to the peak at `peak_epoch`, then linear decay to zero (the paper's).
+    Triangular,
+    /// Half-cosine from the peak to zero after a linear warm-up to `peak_epoch`.
+    Cosine,
+    Constant,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingSpec {
+    pub epochs: Spanned<u32>,
+    pub batch_size: Spanned<usize>,
+    pub lr: Spanned<f64>,
+    pub momentum: Spanned<f64>,
+    #[serde(default)]
+    pub nesterov: bool,
+    pub weight_decay: Spanned<f64>,
+    pub label_smoothing: Spanned<f64>,
+    pub schedule: Schedule,
+    pub peak_epoch: Spanned<f64>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestbedSpec {
+    /// The regime every baseline model trains on (real data only, for accuracy on the line).
+    pub regime: Spanned<String>,
+    pub members: Vec<TestbedMember>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestbedMember {
+    pub name: Spanned<String>,
+    pub model: Spanned<String>,
+    /// Overrides `training.epochs`.
+    pub epochs: Option<Spanned<u32>>,
+    /// Fraction of the regime's training images used (the first ones), in (0, 1].
+    #[serde(default = "one")]
+    pub train_fraction: Spanned<f64>,
+}
+
+fn one() -> Spanned<f64> {
+    Spanned::new(0..0, 1.0)
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaderboardSpec {
+    pub models: Vec<Spanned<String>>,
+    pub regimes: Vec<Spanned<String>>,
+    /// Training seeds; each (model, regime, seed) is one leaderboard row.
+    pub seeds: Vec<u64>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSpec {
+    pub id_domain: Spanned<String>,
+    pub shifts: Vec<Spanned<String>>,
+    pub generated_eval: Option<Spanned<String>>,
+    #[serde(default = "default_transform")]
+    pub transform: Transform,
+}
+
+fn default_transform() -> Transform {
+    Transform::Logit
+}
+
+/// The `--quick` profile: the same suite, scaled down for tests and smoke runs.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuickSpec {
+    /// Multiplies every domain and generated-set size (at least one image per class is kept).
+    #[serde(default = "default_quick_size")]
+    pub size_scale: Spanned<f64>,
+    /// Multiplies every epoch count (at least one epoch is kept).
+    #[serde(default = "default_quick_epochs")]
+    pub epoch_scale: Spanned<f64>,
+}
+
+fn default_quick_size() -> Spanned<f64> {
+    Spanned::new(0..0, 0.1)
+}
+fn default_quick_epochs() -> Spanned<f64> {
+    Spanned::new(0..0, 0.25)
+}
+
+impl Default for QuickSpec {
+    fn default() -> Self {
+        Self { size_scale: default_quick_size(), epoch_scale: default_quick_epochs() }
+    }
+}
+
+/// One clear error about a suite file: where, which key, what is wrong, what to do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SuiteError {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for SuiteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: key `{}`: {}", self.file.display(), self.line, self.column, self.key, self.message)
+    }
+}
+
+impl std::error::Error for SuiteError {}
+
+/// A parsed and validated suite, with its source text kept for hashing and provenance.
+#[derive(Clone, Debug)]
+pub struct Suite {
+    pub path: PathBuf,
+    pub spec: SuiteFile,
+    /// sha256 of the file's bytes.
+    pub hash: String,
+}
+
+impl Suite {
+    /// Reads, parses and validates a suite file.
+    pub fn load(path: &Path) -> anyhow::Result<Suite> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            anyhow::anyhow!("cannot read suite file {}: {e}; pass a path to a suite TOML such as suites/shapes.toml", path.display())
+        })?;
+        Ok(Self::parse(&text, path)?)
+    }
+
+    /// Parses and validates suite text; `path` is only used in messages and provenance.
+    pub fn parse(text: &str, path: &Path) -> Result<Suite, SuiteError> {
+        let spec: SuiteFile = toml::from_str(text).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            let at = key_at(text, span.start);
+            // A missing key has no position of its own: name it inside the table that lacks it.
+            let key = match (missing_field(e.message()), at) {
+                (Some(field), Some(table)) => format!("{table}.{field}"),
+                (Some(field), None) => field,
+                (None, at) => at.unwrap_or_else(|| "?".into()),
+            };
+            error_at(path, text, span, key, e.message().trim().to_string())
+        })?;
+        let suite = Suite { path: path.to_path_buf(), hash: crate::fsutil::sha256_hex(text.as_bytes()), spec };
+        Validator { text, path }.validate(&suite.spec)?;
+        Ok(suite)
+    }
+
+    pub fn name(&self) -> &str {
+        self.spec.suite.name.get_ref()
+    }
+
+    pub fn class_indices(&self) -> Vec<usize> {
+        self.spec
+            .suite
+            .classes
+            .iter()
+            .map(|c| CLASS_NAMES.iter().position(|n| n == c.get_ref()).expect("validated class name"))
+            .collect()
+    }
+
+    pub fn domain(&self, name: &str) -> Option<&DomainSpec> {
+        self.spec.domains.iter().find(|d| d.name.get_ref() == name)
+    }
+
+    pub fn generated_set(&self, name: &str) -> Option<&GeneratedSpec> {
+        self.spec.generated.iter().find(|g| g.name.get_ref() == name)
+    }
+
+    pub fn generator(&self, name: &str) -> Option<&GeneratorSpec> {
+        self.spec.generators.iter().find(|g| g.name.get_ref() == name)
+    }
+
+    pub fn regime(&self, name: &str) -> Option<&RegimeSpec> {
+        self.spec.regimes.iter().find(|r| r.name.get_ref() == name)
+    }
+
+    pub fn model(&self, name: &str) -> Option<&ModelSpec> {
+        self.spec.models.iter().find(|m| m.name.get_ref() == name)
+    }
+}
+
+/// Line and column (1-based) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    (line, column)
+}
+
+/// The dotted key whose value sits at `offset`: the enclosing table header plus the key on that
+/// line, e.g. `domains.size`.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let (line_no, _) = line_col(text, offset);
+    let lines: Vec<&str> = text.lines().collect();
+    let line = lines.get(line_no.checked_sub(1)?)?;
+    let table = lines[..line_no - 1]
+        .iter()
+        .rev()
+        .map(|l| l.trim())
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    let trimmed = line.trim();
+    if trimmed.starts_with('[') {
+        return Some(trimmed.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    }
+    let key = trimmed.split('=').next()?.trim();
+    if key.is_empty() || trimmed.starts_with('#') {
+        return table;
+    }
+    Some(match table {
+        Some(t) => format!("{t}.{key}"),
+        None => key.to_string(),
+    })
+}
+
+fn missing_field(message: &str) -> Option<String> {
+    let rest = message.split("missing field `").nth(1)?;
+    Some(rest.split('`').next()?.to_string())
+}
+
+fn error_at(path: &Path, text: &str, span: std::ops::Range<usize>, key: impl Into<String>, message: String) -> SuiteError {
+    let (line, column) = line_col(text, span.start);
+    SuiteError { file: path.to_path_buf(), line, column, key: key.into(), message }
+}
+
+struct Validator<'a> {
+    text: &'a str,
+    path: &'a Path,
+}
+
+impl Validator<'_> {
+    fn err<T>(&self, at: &Spanned<T>, key: &str, message: impl Into<String>) -> SuiteError {
+        error_at(self.path, self.text, at.span(), key, message.into())
+    }
+
+    fn validate(&self, s: &SuiteFile) -> Result<(), SuiteError> {
+        self.check_header(s)?;
+        let domains = self.unique_names(s.domains.iter().map(|d| &d.name), "domains.name")?;
+        let generators = self.unique_names(s.generators.iter().map(|g| &g.name), "generators.name")?;
+        let generated = self.unique_names(s.generated.iter().map(|g| &g.name), "generated.name")?;
+        let regimes = self.unique_names(s.regimes.iter().map(|r| &r.name), "regimes.name")?;
+        let models = self.unique_names(s.models.iter().map(|m| &m.name), "models.name")?;
+        self.unique_names(s.testbed.members.iter().map(|m| &m.name), "testbed.members.name")?;
+        for name in generated.iter() {
+            if domains.contains(name) {
+                let g = s.generated.iter().find(|g| g.name.get_ref() == name).expect("listed");
+                return Err(self.err(&g.name, "generated.name", format!("`{name}` is also a domain name; give the generated set its own name")));
+            }
+        }
+
+        for d in &s.domains {
+            self.positive(&d.size, "domains.size")?;
+        }
+        for g in &s.generated {
+            self.positive(&g.size, "generated.size")?;
+            self.reference(&g.generator, &generators, "generated.generator", "[[generators]]")?;
+        }
+        for r in &s.regimes {
+            if r.train_on.is_empty() {
+                return Err(self.err(&r.name, "regimes.train_on", "a regime needs at least one training set in `train_on`"));
+            }
+            for t in &r.train_on {
+                let trainable = s.domains.iter().any(|d| d.name.get_ref() == t.get_ref() && d.split == Split::Train)
+                    || s.generated.iter().any(|g| g.name.get_ref() == t.get_ref() && g.usage == GeneratedUse::Train);
+                if !trainable {
+                    return Err(self.err(t, "regimes.train_on", format!(
+                        "`{}` is not a domain with split = \"train\" nor a generated set with use = \"train\"; defined training sets: {}",
+                        t.get_ref(),
+                        list(s.domains.iter().filter(|d| d.split == Split::Train).map(|d| d.name.get_ref().as_str())
+                            .chain(s.generated.iter().filter(|g| g.usage == GeneratedUse::Train).map(|g| g.name.get_ref().as_str())))
+                    )));
+                }
+            }
+        }
+        for m in &s.models {
+            self.positive(&m.width, "models.width")?;
+            self.positive(&m.blocks, "models.blocks")?;
+            self.positive(&m.stages, "models.stages")?;
+            if *m.stages.get_ref() > 6 {
+                return Err(self.err(&m.stages, "models.stages", "at most 6 stages (each halves the resolution)"));
+            }
+        }
+        self.check_training(&s.training)?;
+
+        self.reference(&s.testbed.regime, &regimes, "testbed.regime", "[[regimes]]")?;
+        for m in &s.testbed.members {
+            self.reference(&m.model, &models, "testbed.members.model", "[[models]]")?;
+            if let Some(e) = &m.epochs {
+                self.positive(e, "testbed.members.epochs")?;
+            }
+            let f = *m.train_fraction.get_ref();
+            if !(f > 0.0 && f <= 1.0) {
+                return Err(self.err(&m.train_fraction, "testbed.members.train_fraction", "must be in (0, 1]"));
+            }
+        }
+        for m in &s.leaderboard.models {
+            self.reference(m, &models, "leaderboard.models", "[[models]]")?;
+        }
+        for r in &s.leaderboard.regimes {
+            self.reference(r, &regimes, "leaderboard.regimes", "[[regimes]]")?;
+        }
+        if s.leaderboard.seeds.is_empty() {
+            return Err(self.err(&s.suite.name, "leaderboard.seeds", "list at least one training seed, e.g. seeds = [0]"));
+        }
+
+        let val_domains: BTreeSet<&str> = s.domains.iter().filter(|d| d.split == Split::Val).map(|d| d.name.get_ref().as_str()).collect();
+        let shift_domains: BTreeSet<&str> = s.domains.iter().filter(|d| d.split == Split::Shift).map(|d| d.name.get_ref().as_str()).collect();
+        if !val_domains.contains(s.metrics.id_domain.get_ref().as_str()) {
+            return Err(self.err(&s.metrics.id_domain, "metrics.id_domain", format!(
+                "`{}` is not a domain with split = \"val\"; defined: {}", s.metrics.id_domain.get_ref(), list(val_domains.iter().copied()))));
+        }
+        if s.metrics.shifts.is_empty() {
+            return Err(self.err(&s.metrics.id_domain, "metrics.shifts", "list at least one shifted domain"));
+        }
+        for sh in &s.metrics.shifts {
+            if !shift_domains.contains(sh.get_ref().as_str()) {
+                return Err(self.err(sh, "metrics.shifts", format!(
+                    "`{}` is not a domain with split = \"shift\"; defined: {}", sh.get_ref(), list(shift_domains.iter().copied()))));
+            }
+        }
+        if let Some(g) = &s.metrics.generated_eval {
+            let ok = s.generated.iter().any(|x| x.name.get_ref() == g.get_ref() && x.usage == GeneratedUse::Eval);
+            if !ok {
+                return Err(self.err(g, "metrics.generated_eval", format!(
+                    "`{}` is not a generated set with use = \"eval\"; defined: {}", g.get_ref(),
+                    list(s.generated.iter().filter(|x| x.usage == GeneratedUse::Eval).map(|x| x.name.get_ref().as_str())))));
+            }
+        }
+        let q = &s.quick;
+        for (v, key) in [(&q.size_scale, "quick.size_scale"), (&q.epoch_scale, "quick.epoch_scale")] {
+            if !(*v.get_ref() > 0.0 && *v.get_ref() <= 1.0) {
+                return Err(self.err(v, key, "must be in (0, 1]"));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_header(&self, s: &SuiteFile) -> Result<(), SuiteError> {
+        let name = s.suite.name.get_ref();
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(self.err(&s.suite.name, "suite.name", "use letters, digits, `-` and `_` only (it names the results folder)"));
+        }
+        let size = *s.suite.image_size.get_ref();
+        if !(16..=512).contains(&size) {
+            return Err(self.err(&s.suite.image_size, "suite.image_size", "must be between 16 and 512 pixels"));
+        }
+        if s.suite.classes.len() < 2 {
+            return Err(self.err(&s.suite.name, "suite.classes", "list at least two classes"));
+        }
+        let mut seen = BTreeSet::new();
+        for c in &s.suite.classes {
+            if !CLASS_NAMES.contains(&c.get_ref().as_str()) {
+                return Err(self.err(c, "suite.classes", format!("unknown class `{}`; the procedural world has: {}", c.get_ref(), list(CLASS_NAMES.iter().copied()))));
+            }
+            if !seen.insert(c.get_ref()) {
+                return Err(self.err(c, "suite.classes", format!("class `{}` is listed twice", c.get_ref())));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_training(&self, t: &TrainingSpec) -> Result<(), SuiteError> {
+        self.positive(&t.epochs, "training.epochs")?;
+        self.positive(&t.batch_size, "training.batch_size")?;
+        let checks: [(&Spanned<f64>, &str, fn(f64) -> bool, &str); 5] = [
+            (&t.lr, "training.lr", |v| v > 0.0 && v.is_finite(), "must be a positive number"),
+            (&t.momentum, "training.momentum", |v| (0.0..1.0).contains(&v), "must be in [0, 1)"),
+            (&t.weight_decay, "training.weight_decay", |v| v >= 0.0 && v.is_finite(), "must be zero or positive"),
+            (&t.label_smoothing, "training.label_smoothing", |v| (0.0..1.0).contains(&v), "must be in [0, 1)"),
+            (&t.peak_epoch, "training.peak_epoch", |v| v >= 0.0 && v.is_finite(), "must be zero or positive (epochs, fractions allowed)"),
+        ];
+        for (v, key, ok, msg) in checks {
+            if !ok(*v.get_ref()) {
+                return Err(self.err(v, key, msg));
+            }
+        }
+        Ok(())
+    }
+
+    fn positive<T: PartialOrd + Default + Copy>(&self, v: &Spanned<T>, key: &str) -> Result<(), SuiteError> {
+        if *v.get_ref() > T::default() {
+            Ok(())
+        } else {
+            Err(self.err(v, key, "must be positive"))
+        }
+    }
+
+    fn unique_names<'s>(&self, names: impl Iterator<Item = &'s Spanned<String>>, key: &str) -> Result<BTreeSet<&'s str>, SuiteError> {
+        let mut seen = BTreeSet::new();
+        for n in names {
+            let ok_chars = !n.get_ref().is_empty()
+                && n.get_ref().chars().all(|c| c.is_ascii_alphanumeric() || "-_+.".contains(c))
+                && !n.get_ref().starts_with('.');
+            if !ok_chars {
+                return Err(self.err(n, key, "use letters, digits and `-_+.` only (names become folder names)"));
+            }
+            if !seen.insert(n.get_ref().as_str()) {
+                return Err(self.err(n, key, format!("`{}` is defined twice", n.get_ref())));
+            }
+        }
+        Ok(seen)
+    }
+
+    fn reference(&self, r: &Spanned<String>, defined: &BTreeSet<&str>, key: &str, section: &str) -> Result<(), SuiteError> {
+        if defined.contains(r.get_ref().as_str()) {
+            Ok(())
+        } else {
+            Err(self.err(r, key, format!("`{}` is not defined in {section}; defined: {}", r.get_ref(), list(defined.iter().copied()))))
+        }
+    }
+}
+
+fn list<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let v: Vec<String> = names.map(|n| format!("`{n}`")).collect();
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(", ")
+    }
+}

@@ -1,0 +1,141 @@
+//! End to end on the `--quick` profile of the shipped `shapes` suite: reproducibility,
+//! the leaderboard snapshot, and resumption after a kill.
+
+use shiftbench::run::{run_suite, RunOptions, RunSummary};
+use shiftbench::suite::Suite;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn shapes() -> Suite {
+    Suite::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("suites/shapes.toml")).expect("shapes suite")
+}
+
+fn quick_run(out: &Path, seed: Option<u64>, jobs: usize) -> RunSummary {
+    run_suite(&shapes(), &RunOptions { out: out.to_path_buf(), seed, quick: true, jobs }).expect("quick run")
+}
+
+fn read(path: PathBuf) -> String {
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The CSV with the git revision column blanked: it changes with every commit, nothing else may.
+fn without_git_revision(csv: &str) -> String {
+    let mut lines = csv.lines();
+    let header = lines.next().expect("header");
+    let col = header.split(',').position(|h| h == "git_revision").expect("git_revision column");
+    let mut out = vec![header.to_string()];
+    for line in lines {
+        let mut fields: Vec<&str> = line.split(',').collect();
+        fields[col] = "[git]";
+        out.push(fields.join(","));
+    }
+    out.join("\n") + "\n"
+}
+
+fn record_files(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.join("records")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten() {
+            let p = e.expect("dir entry").path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                found.push(p);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn quick_profile_is_reproducible_seed_sensitive_and_snapshotted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b, c) = (tmp.path().join("a"), tmp.path().join("b"), tmp.path().join("c"));
+
+    let first = quick_run(&a, None, 1);
+    assert_eq!(first.jobs, 10, "6 testbed models + 1 model × 4 regimes × 1 seed");
+    assert_eq!(first.trained, 10);
+    // Two jobs at once must not change a single byte: every job owns its random streams.
+    quick_run(&b, None, 2);
+    for file in ["leaderboard.csv", "fits.csv"] {
+        assert_eq!(read(a.join(file)), read(b.join(file)), "{file} differs between two runs of the same seed");
+    }
+    quick_run(&c, Some(1), 2);
+    assert_ne!(read(a.join("leaderboard.csv")), read(c.join("leaderboard.csv")), "a different seed must change the numbers");
+
+    let leaderboard = read(a.join("leaderboard.csv"));
+    let rows: Vec<&str> = leaderboard.lines().collect();
+    assert_eq!(rows.len(), 11, "header + 10 classifiers");
+    assert_eq!(record_files(&a).len(), 10 * 6, "one record per classifier and evaluation set");
+    insta::assert_snapshot!("quick_leaderboard_csv", without_git_revision(&leaderboard));
+    insta::assert_snapshot!("quick_fits_csv", read(a.join("fits.csv")));
+}
+
+#[test]
+fn a_killed_run_resumes_without_redoing_or_duplicating_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("killed");
+    let bin = env!("CARGO_BIN_EXE_shiftbench");
+    let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("suites/shapes.toml");
+    let args = |o: &Path| vec!["run".to_string(), suite.display().to_string(), "--quick".into(), "--out".into(), o.display().to_string()];
+
+    // Start a run and kill it as soon as its first job has written all of its records.
+    let mut child = Command::new(bin).args(args(&out)).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start run");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while record_files(&out).len() < 6 {
+        assert!(Instant::now() < deadline, "no job finished within 5 minutes");
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before it could be killed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().expect("kill run");
+    child.wait().unwrap();
+    let is_temp = |f: &PathBuf| f.file_name().unwrap().to_string_lossy().starts_with('.');
+    // A write in flight at the kill may leave a hidden temporary file; never a partial record.
+    let survivors: Vec<PathBuf> = record_files(&out).into_iter().filter(|f| !is_temp(f)).collect();
+    assert!(survivors.len() < 60, "the run was killed before it finished");
+    for f in &survivors {
+        let text = read(f.clone());
+        assert!(text.ends_with("}\n"), "{} is truncated", f.display());
+    }
+    let done_before: Vec<(PathBuf, Vec<u8>)> = survivors.iter().map(|f| (f.clone(), std::fs::read(f).unwrap())).collect();
+
+    // Resume with a single matrix-kernel thread: the thread count must not change any result.
+    let resumed = Command::new(bin).args(args(&out)).env("RAYON_NUM_THREADS", "1").output().expect("resume run");
+    assert!(resumed.status.success(), "resume failed: {}", String::from_utf8_lossy(&resumed.stderr));
+    let said = String::from_utf8_lossy(&resumed.stdout);
+    let complete_jobs = done_before.len() / 6;
+    assert!(said.contains(&format!("{complete_jobs} already done")) || complete_jobs == 0, "{said}");
+    for (path, bytes) in &done_before {
+        assert_eq!(&std::fs::read(path).unwrap(), bytes, "{} was rewritten", path.display());
+    }
+    let files = record_files(&out);
+    assert!(!files.iter().any(is_temp), "temporary files left behind: {files:?}");
+    assert_eq!(files.len(), 60, "every record exactly once");
+
+    // The resumed results equal an uninterrupted run.
+    let clean = tmp.path().join("clean");
+    quick_run(&clean, None, 1);
+    assert_eq!(read(out.join("leaderboard.csv")), read(clean.join("leaderboard.csv")));
+    assert_eq!(read(out.join("fits.csv")), read(clean.join("fits.csv")));
+
+    // A second resume has nothing left to do.
+    let again = Command::new(bin).args(args(&out)).output().expect("third run");
+    assert!(String::from_utf8_lossy(&again.stdout).contains("10 already done"), "{}", String::from_utf8_lossy(&again.stdout));
+}
+
+#[test]
+fn leaderboard_command_rebuilds_the_same_csv_from_records_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("q");
+    quick_run(&out, None, 2);
+    let before = read(out.join("leaderboard.csv"));
+    std::fs::remove_file(out.join("leaderboard.csv")).unwrap();
+    std::fs::remove_file(out.join("fits.csv")).unwrap();
+    std::fs::remove_dir_all(out.join("work")).unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_shiftbench")).args(["leaderboard", out.to_str().unwrap()]).output().unwrap();
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    assert_eq!(read(out.join("leaderboard.csv")), before);
+}
