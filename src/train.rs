@@ -89,7 +89,9 @@ impl Sgd {
     pub fn step(&mut self, grads: &candle_core::backprop::GradStore, lr: f64) -> Result<()> {
         for (p, v) in self.params.iter().zip(self.velocity.iter_mut()) {
             let Some(grad) = grads.get(p.var.as_tensor()) else { continue };
-            let w = p.var.as_tensor();
+            // Detached copies: otherwise every update would record an op referencing the
+            // previous velocity and gradient, and the whole training history stays alive.
+            let (grad, w) = (&grad.detach(), &p.var.as_tensor().detach());
             let g = if p.decay && self.weight_decay > 0.0 { (grad + (w * self.weight_decay)?)? } else { grad.clone() };
             let update = if self.momentum > 0.0 {
                 let new_v = match v.take() {

@@ -40,7 +40,9 @@ pub fn read(path: &Path) -> Result<Vec<ManifestRow>> {
     reader
         .deserialize()
         .enumerate()
-        .map(|(i, row)| row.with_context(|| format!("{} row {} is malformed; delete the manifest to regenerate the set", path.display(), i + 1)))
+        .map(|(i, row)| {
+            row.with_context(|| format!("{} row {} is malformed; delete the manifest to regenerate the set", path.display(), i + 1))
+        })
         .collect()
 }
 

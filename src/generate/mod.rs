@@ -138,7 +138,16 @@ pub struct GenerateStats {
 /// An image listed in the manifest whose file exists and whose sha256 matches is decoded and
 /// reused; anything else is (re)generated. Returns the images (index order) and the manifest rows.
 #[allow(clippy::too_many_arguments)]
-pub fn generate_set(gen: &ProceduralGenerator, seed: u64, set: &str, classes: &[usize], count: usize, size: u32, dir: &Path, progress: &indicatif::ProgressBar) -> Result<(ImageSet, Vec<ManifestRow>)> {
+pub fn generate_set(
+    gen: &ProceduralGenerator,
+    seed: u64,
+    set: &str,
+    classes: &[usize],
+    count: usize,
+    size: u32,
+    dir: &Path,
+    progress: &indicatif::ProgressBar,
+) -> Result<(ImageSet, Vec<ManifestRow>)> {
     generate_set_with_stats(gen, seed, set, classes, count, size, dir, progress).map(|(images, rows, _)| (images, rows))
 }
 
@@ -233,7 +242,14 @@ fn same_request(old: &ManifestRow, plan: &ManifestRow) -> bool {
 
 /// Reuses the image on disk when the old row vouches for it, otherwise renders and writes it.
 /// Returns the image, its row, and whether it was reused.
-fn produce(gen: &ProceduralGenerator, plan: &ManifestRow, old: Option<&ManifestRow>, dir: &Path, classes: &[usize], size: u32) -> Result<(RgbImage, ManifestRow, bool)> {
+fn produce(
+    gen: &ProceduralGenerator,
+    plan: &ManifestRow,
+    old: Option<&ManifestRow>,
+    dir: &Path,
+    classes: &[usize],
+    size: u32,
+) -> Result<(RgbImage, ManifestRow, bool)> {
     let file = dir.join(&plan.path);
     if let Some(old) = old.filter(|o| same_request(o, plan)) {
         if let Some(image) = verified_image(&file, &old.sha256, size) {
@@ -345,11 +361,11 @@ mod tests {
     #[test]
     fn generated_line_art_is_light_with_dark_lines() {
         for (i, template) in ["a sketch of a {}.", "a drawing of the {}.", "a doodle of a {}."].iter().enumerate() {
-            for class in 0..CLASS_NAMES.len() {
-                let image = CLIP.render(class, &templates::fill(template, CLASS_NAMES[class]), (i * 10 + class) as u64, 32);
+            for (class, name) in CLASS_NAMES.iter().enumerate() {
+                let image = CLIP.render(class, &templates::fill(template, name), (i * 10 + class) as u64, 32);
                 let mean = image.pixels.iter().map(|&v| v as f64).sum::<f64>() / image.pixels.len() as f64;
-                assert!(mean > 150.0, "{template} {}: mean {mean:.0}", CLASS_NAMES[class]);
-                assert!(image.pixels.iter().any(|&v| v < 90), "{template} {}: no dark line", CLASS_NAMES[class]);
+                assert!(mean > 150.0, "{template} {name}: mean {mean:.0}");
+                assert!(image.pixels.iter().any(|&v| v < 90), "{template} {name}: no dark line");
             }
         }
     }
@@ -461,7 +477,9 @@ mod tests {
             }
             std::fs::write(format!("/tmp/generated_prompts_{}.png", half + 1), contact_sheet(&tiles, prompts.len(), 3).to_png()).unwrap();
         }
-        let photos: Vec<RgbImage> = (0..40u64).map(|i| PHOTO_OF.render((i % 10) as usize, &templates::fill(PHOTO_OF_TEMPLATE, CLASS_NAMES[(i % 10) as usize]), i, 32)).collect();
+        let photos: Vec<RgbImage> = (0..40u64)
+            .map(|i| PHOTO_OF.render((i % 10) as usize, &templates::fill(PHOTO_OF_TEMPLATE, CLASS_NAMES[(i % 10) as usize]), i, 32))
+            .collect();
         std::fs::write("/tmp/generated_photos.png", contact_sheet(&photos, 10, 4).to_png()).unwrap();
     }
 }

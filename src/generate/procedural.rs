@@ -100,7 +100,14 @@ fn crowd(first: Object, rng: &mut Stream, size: u32) -> Vec<Item> {
         .zip(cells)
         .map(|(object, c)| {
             let centre = pt(((c % 3) as f32 + 0.5 + sym(rng, 0.15)) * cell, ((c / 3) as f32 + 0.5 + sym(rng, 0.15)) * cell);
-            let pose = Pose { centre, scale: cell * uf(rng, 0.45, 0.62), rotation: sym(rng, 0.1), aspect: 1.0, shear: 0.0, mirror: rng.chance(0.5) };
+            let pose = Pose {
+                centre,
+                scale: cell * uf(rng, 0.45, 0.62),
+                rotation: sym(rng, 0.1),
+                aspect: 1.0,
+                shear: 0.0,
+                mirror: rng.chance(0.5),
+            };
             Item { object, pose }
         })
         .collect()
@@ -153,7 +160,9 @@ fn studio_backdrop(rng: &mut Stream, size: u32) -> Canvas {
             let sky_low = hsv(uf(rng, 0.55, 0.62), uf(rng, 0.1, 0.25), 1.0);
             let ground = hsv(uf(rng, 0.2, 0.35), uf(rng, 0.3, 0.55), uf(rng, 0.5, 0.75));
             let horizon = uf(rng, 0.6, 0.75) * s;
-            canvas.shade(|_, y| if y < horizon { mix(sky_top, sky_low, y / horizon) } else { scale_rgb(ground, 1.0 - 0.2 * (y - horizon) / s) });
+            canvas.shade(
+                |_, y| if y < horizon { mix(sky_top, sky_low, y / horizon) } else { scale_rgb(ground, 1.0 - 0.2 * (y - horizon) / s) },
+            );
         }
     }
     canvas
@@ -359,7 +368,8 @@ fn flat_scene(canvas: &mut Canvas, scene: &[Item], min_stroke: f32, colour: impl
 fn impressionist(scene: &[Item], rng: &mut Stream, size: u32) -> Canvas {
     let n = size as usize;
     let unit = px_unit(size);
-    let (a, b) = (hsv(uf(rng, 0.0, 1.0), uf(rng, 0.3, 0.6), uf(rng, 0.6, 0.95)), hsv(uf(rng, 0.0, 1.0), uf(rng, 0.3, 0.6), uf(rng, 0.4, 0.8)));
+    let (a, b) =
+        (hsv(uf(rng, 0.0, 1.0), uf(rng, 0.3, 0.6), uf(rng, 0.6, 0.95)), hsv(uf(rng, 0.0, 1.0), uf(rng, 0.3, 0.6), uf(rng, 0.4, 0.8)));
     let mut base = Canvas::new(n, n, a);
     base.shade(|x, y| mix(a, b, (x + y) / (2.0 * n as f32)));
     let ground = base.mean();
@@ -470,7 +480,8 @@ fn origami(scene: &[Item], rng: &mut Stream, size: u32) -> Canvas {
     let unit = px_unit(size);
     let table = *rng.pick(&[[0.93, 0.9, 0.85], [0.75, 0.6, 0.45], [0.9, 0.93, 0.95]]);
     let mut canvas = Canvas::new(n, n, table);
-    const PAPER: [Rgb; 6] = [[0.85, 0.15, 0.2], [0.1, 0.45, 0.8], [0.95, 0.75, 0.1], [0.2, 0.65, 0.35], [0.95, 0.5, 0.15], [0.55, 0.25, 0.65]];
+    const PAPER: [Rgb; 6] =
+        [[0.85, 0.15, 0.2], [0.1, 0.45, 0.8], [0.95, 0.75, 0.1], [0.2, 0.65, 0.35], [0.95, 0.5, 0.15], [0.55, 0.25, 0.65]];
     for item in scene {
         contact_shadow(&mut canvas, item, 0.25);
         let sheet = *rng.pick(&PAPER);
@@ -520,7 +531,13 @@ fn toy(scene: &[Item], rng: &mut Stream, size: u32) -> Canvas {
     const PRIMARIES: [Rgb; 5] = [[0.9, 0.1, 0.1], [1.0, 0.82, 0.05], [0.1, 0.3, 0.85], [0.1, 0.65, 0.2], [1.0, 0.5, 0.05]];
     let mut order: Vec<usize> = (0..PRIMARIES.len()).collect();
     rng.shuffle(&mut order);
-    let palette = Palette { primary: PRIMARIES[order[0]], secondary: PRIMARIES[order[1]], dark: [0.15, 0.15, 0.17], light: [0.97, 0.97, 0.97], accent: PRIMARIES[order[2]] };
+    let palette = Palette {
+        primary: PRIMARIES[order[0]],
+        secondary: PRIMARIES[order[1]],
+        dark: [0.15, 0.15, 0.17],
+        light: [0.97, 0.97, 0.97],
+        accent: PRIMARIES[order[2]],
+    };
     for item in scene {
         contact_shadow(&mut canvas, item, 0.4);
         let mut chunky = Item { object: item.object.clone(), pose: item.pose };
@@ -552,7 +569,13 @@ fn plastic(scene: &[Item], rng: &mut Stream, size: u32) -> Canvas {
             hsv(h + hue_shift, 0.45, 0.92)
         };
         let p = item.object.palette;
-        let palette = Palette { primary: pastel(p.primary), secondary: pastel(p.secondary), dark: pastel(p.dark), light: [1.0, 1.0, 1.0], accent: pastel(p.accent) };
+        let palette = Palette {
+            primary: pastel(p.primary),
+            secondary: pastel(p.secondary),
+            dark: pastel(p.dark),
+            light: [1.0, 1.0, 1.0],
+            accent: pastel(p.accent),
+        };
         let xf = item.pose.affine();
         let hl = xf.apply(pt(-0.35, -0.45));
         let scale = item.pose.scale;
@@ -617,7 +640,15 @@ fn pixel_art(scene: &[Item], rng: &mut Stream, size: u32) -> Canvas {
     let sky = *rng.pick(&[[0.36, 0.58, 0.98], [0.45, 0.8, 0.95], [0.1, 0.1, 0.25]]);
     let mut canvas = Canvas::new(low, low, sky);
     let ledge = (low as f32 * uf(rng, 0.8, 0.9)).floor();
-    canvas.shade(|_, y| if y < ledge { sky } else if y < ledge + 1.0 { [0.2, 0.8, 0.2] } else { [0.55, 0.35, 0.15] });
+    canvas.shade(|_, y| {
+        if y < ledge {
+            sky
+        } else if y < ledge + 1.0 {
+            [0.2, 0.8, 0.2]
+        } else {
+            [0.55, 0.35, 0.15]
+        }
+    });
     for item in scene {
         let mut pose = item.pose;
         pose.centre = pt(pose.centre.x * k, pose.centre.y * k);
@@ -709,7 +740,9 @@ fn graffiti(scene: &[Item], rng: &mut Stream, size: u32) -> Canvas {
         }
         for part in &item.object.parts {
             let tone = if part.role == Role::Dark { 0.3 } else { 1.0 };
-            fill_part(&mut canvas, part, &xf, 1.2 * unit, |_, y| (scale_rgb(mix(top, bottom, ((y - c.y) / s * 0.5 + 0.5).clamp(0.0, 1.0)), tone), 1.0));
+            fill_part(&mut canvas, part, &xf, 1.2 * unit, |_, y| {
+                (scale_rgb(mix(top, bottom, ((y - c.y) / s * 0.5 + 0.5).clamp(0.0, 1.0)), tone), 1.0)
+            });
         }
         for part in &item.object.parts {
             let (line, closed) = outline_px(part, &xf, 3.0 * unit);
@@ -726,7 +759,11 @@ fn graffiti(scene: &[Item], rng: &mut Stream, size: u32) -> Canvas {
 }
 
 fn brick_wall(n: usize, unit: f32, rng: &mut Stream) -> Canvas {
-    let base = if rng.chance(0.6) { hsv(uf(rng, 0.0, 0.05), uf(rng, 0.45, 0.7), uf(rng, 0.45, 0.65)) } else { hsv(0.6, 0.05, uf(rng, 0.45, 0.65)) };
+    let base = if rng.chance(0.6) {
+        hsv(uf(rng, 0.0, 0.05), uf(rng, 0.45, 0.7), uf(rng, 0.45, 0.65))
+    } else {
+        hsv(0.6, 0.05, uf(rng, 0.45, 0.65))
+    };
     let mortar = [0.78, 0.76, 0.72];
     let variation = Noise::new(rng.next_u64());
     let (bw, bh) = (8.0 * unit, 4.0 * unit);
@@ -771,7 +808,12 @@ fn sculpture(scene: &[Item], rng: &mut Stream, size: u32) -> Canvas {
     for item in scene {
         let (c, sc) = (item.pose.centre, item.pose.scale);
         let top = object_bottom(item) - sc * 0.03;
-        let pedestal = vec![pt(c.x - sc * 0.6, top), pt(c.x + sc * 0.6, top), pt(c.x + sc * 0.6, top + sc * 0.55), pt(c.x - sc * 0.6, top + sc * 0.55)];
+        let pedestal = vec![
+            pt(c.x - sc * 0.6, top),
+            pt(c.x + sc * 0.6, top),
+            pt(c.x + sc * 0.6, top + sc * 0.55),
+            pt(c.x - sc * 0.6, top + sc * 0.55),
+        ];
         canvas.fill(&polygon_contours(vec![pedestal]), |x, y| (scale_rgb(surface(x, y), 0.7), 1.0));
         let xf = item.pose.affine();
         for part in &item.object.parts {

@@ -168,7 +168,8 @@ pub fn parse_prompt(prompt: &str) -> PromptStyle {
     let mut medium_set = false;
     let mut i = 0;
     while i < tokens.len() {
-        let matched = PHRASES.iter().find(|(phrase, _)| tokens[i..].len() >= phrase.len() && phrase.iter().zip(&tokens[i..]).all(|(p, t)| p == t));
+        let matched =
+            PHRASES.iter().find(|(phrase, _)| tokens[i..].len() >= phrase.len() && phrase.iter().zip(&tokens[i..]).all(|(p, t)| p == t));
         let Some(&(phrase, effect)) = matched else {
             i += 1;
             continue;

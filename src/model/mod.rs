@@ -267,15 +267,15 @@ pub fn conv_nhwc(x: &Tensor, weight: &Tensor, kernel: usize, stride: usize) -> R
         let geometry = im2col::Geometry { batch: b, height: h, width: w, channels: cin, kernel, stride };
         x.contiguous()?.apply_op1(im2col::Im2Col(geometry))?
     } else {
-        im2col_from_primitives(x, kernel, stride)?
+        im2col_reference(x, kernel, stride)?
     };
     let cout = weight.dim(1)?;
     Ok(cols.matmul(weight)?.reshape((b, ho, wo, cout))?)
 }
 
 /// The column matrix built from candle primitives (pad, shifted views, concatenation): slower
-/// on the CPU, but runs on every device candle supports.
-fn im2col_from_primitives(x: &Tensor, kernel: usize, stride: usize) -> Result<Tensor> {
+/// on the CPU, but runs on every device candle supports. Public as the benchmarks' reference.
+pub fn im2col_reference(x: &Tensor, kernel: usize, stride: usize) -> Result<Tensor> {
     let (b, h, w, cin) = x.dims4()?;
     let pad = kernel / 2;
     let (ho, wo) = (h.div_ceil(stride), w.div_ceil(stride));
@@ -412,7 +412,7 @@ mod tests {
             let x = Var::from_tensor(&Tensor::from_vec(data, (2, h, h, 3), &dev).unwrap()).unwrap();
             let g = im2col::Geometry { batch: 2, height: h, width: h, channels: 3, kernel: k, stride };
             let fast = x.as_tensor().apply_op1(im2col::Im2Col(g)).unwrap();
-            let slow = im2col_from_primitives(x.as_tensor(), k, stride).unwrap();
+            let slow = im2col_reference(x.as_tensor(), k, stride).unwrap();
             let fv: Vec<f32> = fast.flatten_all().unwrap().to_vec1().unwrap();
             let sv: Vec<f32> = slow.flatten_all().unwrap().to_vec1().unwrap();
             assert_eq!(fv, sv, "values h={h} k={k} s={stride}");

@@ -42,7 +42,8 @@ pub enum DomainStyle {
 }
 
 impl DomainStyle {
-    pub const ALL: [DomainStyle; 5] = [DomainStyle::Photo, DomainStyle::V2, DomainStyle::Sketch, DomainStyle::Rendition, DomainStyle::Objectnet];
+    pub const ALL: [DomainStyle; 5] =
+        [DomainStyle::Photo, DomainStyle::V2, DomainStyle::Sketch, DomainStyle::Rendition, DomainStyle::Objectnet];
 
     /// The name used in suites (same as the serde spelling).
     pub fn name(&self) -> &'static str {
@@ -60,7 +61,11 @@ impl DomainStyle {
 pub fn validate(classes: &[usize], size: u32) -> anyhow::Result<()> {
     anyhow::ensure!(!classes.is_empty(), "a procedural domain needs at least one class");
     if let Some(bad) = classes.iter().find(|&&c| c >= CLASS_NAMES.len()) {
-        anyhow::bail!("class index {bad} is out of range: the procedural world has {} classes ({})", CLASS_NAMES.len(), CLASS_NAMES.join(", "));
+        anyhow::bail!(
+            "class index {bad} is out of range: the procedural world has {} classes ({})",
+            CLASS_NAMES.len(),
+            CLASS_NAMES.join(", ")
+        );
     }
     anyhow::ensure!(size >= MIN_SIZE, "image size {size} is too small for procedural images; use at least {MIN_SIZE}");
     Ok(())
@@ -86,7 +91,15 @@ pub fn render_domain_image(seed: u64, domain: &str, style: DomainStyle, classes:
 
 /// The first `count` images of a domain, rendered in parallel with rayon (deterministic: result
 /// independent of thread count), advancing `progress` by one per image.
-pub fn render_domain(seed: u64, domain: &str, style: DomainStyle, classes: &[usize], count: usize, size: u32, progress: &indicatif::ProgressBar) -> ImageSet {
+pub fn render_domain(
+    seed: u64,
+    domain: &str,
+    style: DomainStyle,
+    classes: &[usize],
+    count: usize,
+    size: u32,
+    progress: &indicatif::ProgressBar,
+) -> ImageSet {
     let images: Vec<(u32, RgbImage)> = (0..count as u64)
         .into_par_iter()
         .map(|index| {
@@ -152,14 +165,14 @@ mod tests {
     fn every_class_and_style_renders_varied_images_at_two_sizes() {
         for size in [32, 64] {
             for style in DomainStyle::ALL {
-                for class in 0..CLASS_NAMES.len() {
+                for (class, name) in CLASS_NAMES.iter().enumerate() {
                     let (label, image) = render_domain_image(3, "t", style, &[class], class as u64, size);
                     assert_eq!(label, 0);
                     assert_eq!((image.width, image.height, image.pixels.len()), (size, size, (size * size * 3) as usize));
                     let sd = std_dev(&image);
-                    assert!(sd > 8.0, "{style:?} {} at {size}px is nearly flat (sd {sd:.1})", CLASS_NAMES[class]);
+                    assert!(sd > 8.0, "{style:?} {name} at {size}px is nearly flat (sd {sd:.1})");
                     let distinct: std::collections::HashSet<&[u8]> = image.pixels.chunks(3).collect();
-                    assert!(distinct.len() > 20, "{style:?} {} at {size}px has {} colours", CLASS_NAMES[class], distinct.len());
+                    assert!(distinct.len() > 20, "{style:?} {name} at {size}px has {} colours", distinct.len());
                 }
             }
         }
@@ -202,17 +215,34 @@ mod tests {
         assert_eq!(one.pixels, three.pixels);
     }
 
-    /// Nearest-class-mean on per-image standardised greyscale pixels: a crude classifier that
-    /// only works if the class silhouettes differ consistently.
-    fn nearest_mean_accuracy(train: &ImageSet, test: &ImageSet, classes: usize) -> f64 {
-        let features = |set: &ImageSet, i: usize| -> Vec<f64> {
-            let image = set.image(i);
-            let grey: Vec<f64> = image.pixels.chunks(3).map(|p| p.iter().map(|&v| v as f64).sum::<f64>() / 3.0).collect();
-            let mean = grey.iter().sum::<f64>() / grey.len() as f64;
-            let sd = (grey.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / grey.len() as f64).sqrt().max(1.0);
-            grey.iter().map(|g| (g - mean) / sd).collect()
-        };
-        let dim = (train.size * train.size) as usize;
+    fn greyscale(set: &ImageSet, i: usize) -> Vec<f64> {
+        set.image(i).pixels.chunks(3).map(|p| p.iter().map(|&v| v as f64).sum::<f64>() / 3.0).collect()
+    }
+
+    /// Central-difference gradient magnitude: an edge map, insensitive to colour and background
+    /// level, so it compares silhouettes.
+    fn edges(grey: &[f64], n: usize) -> Vec<f64> {
+        let mut out = vec![0.0; n * n];
+        for y in 1..n - 1 {
+            for x in 1..n - 1 {
+                let dx = grey[y * n + x + 1] - grey[y * n + x - 1];
+                let dy = grey[(y + 1) * n + x] - grey[(y - 1) * n + x];
+                out[y * n + x] = (dx * dx + dy * dy).sqrt();
+            }
+        }
+        out
+    }
+
+    fn standardised(v: Vec<f64>) -> Vec<f64> {
+        let mean = v.iter().sum::<f64>() / v.len() as f64;
+        let sd = (v.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / v.len() as f64).sqrt().max(1e-6);
+        v.iter().map(|g| (g - mean) / sd).collect()
+    }
+
+    /// Nearest-class-mean accuracy with the given per-image features: a crude classifier that
+    /// only works if the class shapes differ consistently across poses, colours and backgrounds.
+    fn nearest_mean_accuracy(train: &ImageSet, test: &ImageSet, classes: usize, features: impl Fn(&ImageSet, usize) -> Vec<f64>) -> f64 {
+        let dim = features(train, 0).len();
         let mut means = vec![vec![0.0; dim]; classes];
         let mut counts = vec![0usize; classes];
         for i in 0..train.len() {
@@ -241,8 +271,10 @@ mod tests {
         let bar = indicatif::ProgressBar::hidden();
         let train = render_domain(1, "train", DomainStyle::Photo, &ALL_CLASSES, 600, 32, &bar);
         let test = render_domain(1, "val", DomainStyle::Photo, &ALL_CLASSES, 300, 32, &bar);
-        let acc = nearest_mean_accuracy(&train, &test, 10);
-        assert!(acc > 0.3, "nearest-class-mean accuracy {acc:.3} is too close to chance (0.1)");
+        let raw = nearest_mean_accuracy(&train, &test, 10, |s, i| standardised(greyscale(s, i)));
+        assert!(raw > 0.3, "nearest-class-mean accuracy on pixels {raw:.3} is too close to chance (0.1)");
+        let edge = nearest_mean_accuracy(&train, &test, 10, |s, i| standardised(edges(&greyscale(s, i), 32)));
+        assert!(edge > 0.45, "nearest-class-mean accuracy on edge maps {edge:.3}: class silhouettes are too alike");
     }
 
     #[test]
@@ -272,7 +304,8 @@ mod tests {
         }
         std::fs::write("/tmp/shapes_styles.png", contact_sheet(&grid, 5, 4).to_png()).expect("write sheet");
         std::fs::write("/tmp/shapes_variety.png", contact_sheet(&variety, 15, 3).to_png()).expect("write sheet");
-        let big: Vec<RgbImage> = (0..10).flat_map(|c| DomainStyle::ALL.map(|s| render_domain_image(2, s.name(), s, &[c], 0, 64).1)).collect();
+        let big: Vec<RgbImage> =
+            (0..10).flat_map(|c| DomainStyle::ALL.map(|s| render_domain_image(2, s.name(), s, &[c], 0, 64).1)).collect();
         std::fs::write("/tmp/shapes_styles_64.png", contact_sheet(&big, 5, 2).to_png()).expect("write sheet");
     }
 }

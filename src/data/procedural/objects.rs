@@ -6,7 +6,7 @@
 //! style may use, perturb or ignore. Every class has several sub-types and continuous
 //! proportions so that no two samples share a silhouette.
 
-use super::raster::{arc, ellipse_polygon, hsv, pt, stroke_contours, polygon_contours, Affine, Pt, Rgb};
+use super::raster::{arc, ellipse_polygon, hsv, polygon_contours, pt, stroke_contours, Affine, Pt, Rgb};
 use crate::rng::Stream;
 use std::f32::consts::{FRAC_PI_2, PI, TAU};
 
@@ -28,9 +28,18 @@ pub enum Role {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Shape {
     Polygon(Vec<Pt>),
-    Ellipse { centre: Pt, rx: f32, ry: f32, rotation: f32 },
+    Ellipse {
+        centre: Pt,
+        rx: f32,
+        ry: f32,
+        rotation: f32,
+    },
     /// A polyline of the given width (object units); `closed` joins the last point to the first.
-    Stroke { points: Vec<Pt>, width: f32, closed: bool },
+    Stroke {
+        points: Vec<Pt>,
+        width: f32,
+        closed: bool,
+    },
 }
 
 /// Flattening of ellipses: enough sides to look round at 128 px, few enough to stay cheap.
@@ -69,8 +78,12 @@ impl Shape {
     fn mapped(&self, f: &impl Fn(Pt) -> Pt, k: f32) -> Shape {
         match self {
             Shape::Polygon(points) => Shape::Polygon(points.iter().map(|&p| f(p)).collect()),
-            Shape::Ellipse { centre, rx, ry, rotation } => Shape::Ellipse { centre: f(*centre), rx: rx * k, ry: ry * k, rotation: *rotation },
-            Shape::Stroke { points, width, closed } => Shape::Stroke { points: points.iter().map(|&p| f(p)).collect(), width: width * k, closed: *closed },
+            Shape::Ellipse { centre, rx, ry, rotation } => {
+                Shape::Ellipse { centre: f(*centre), rx: rx * k, ry: ry * k, rotation: *rotation }
+            }
+            Shape::Stroke { points, width, closed } => {
+                Shape::Stroke { points: points.iter().map(|&p| f(p)).collect(), width: width * k, closed: *closed }
+            }
         }
     }
 
@@ -268,7 +281,10 @@ fn airplane_side(b: &mut Builder, rng: &mut Stream) {
     body.push(pt(-1.0, -fr * 0.2));
     body.push(pt(-1.0, -fr));
     body.push(pt(0.15, -fr));
-    b.poly(Role::Secondary, &[(wing_x + 0.25, fr * 0.2), (wing_x - 0.1, fr * 0.2), (wing_x - 0.4 - sweep, fr + drop), (wing_x - 0.22 - sweep, fr + drop)]);
+    b.poly(
+        Role::Secondary,
+        &[(wing_x + 0.25, fr * 0.2), (wing_x - 0.1, fr * 0.2), (wing_x - 0.4 - sweep, fr + drop), (wing_x - 0.22 - sweep, fr + drop)],
+    );
     b.poly_pts(Role::Primary, body);
     b.poly(Role::Accent, &[(-0.7, -fr * 0.8), (-0.98, -fr * 0.8), (-1.05 - sweep, -fr - fin_h), (-0.88 - sweep, -fr - fin_h)]);
     b.poly(Role::Secondary, &[(-0.72, -fr * 0.1), (-0.95, -fr * 0.1), (-1.02, fr * 0.9), (-0.9, fr * 0.9)]);
@@ -290,7 +306,10 @@ fn airplane_top(b: &mut Builder, rng: &mut Stream) {
     let tail_span = span * u(rng, 0.3, 0.42);
     for side in [-1.0f32, 1.0] {
         b.poly(Role::Secondary, &[(lead, 0.0), (lead - sweep, side * span), (lead - sweep - tip, side * span), (lead - root, 0.0)]);
-        b.poly(Role::Secondary, &[(-0.72, 0.0), (-0.72 - sweep * 0.4, side * tail_span), (-0.8 - sweep * 0.4, side * tail_span), (-0.92, 0.0)]);
+        b.poly(
+            Role::Secondary,
+            &[(-0.72, 0.0), (-0.72 - sweep * 0.4, side * tail_span), (-0.8 - sweep * 0.4, side * tail_span), (-0.92, 0.0)],
+        );
         if rng.chance(0.8) {
             b.ellipse(Role::Dark, lead - sweep * 0.4 - 0.05, side * span * 0.4, 0.12, 0.05, 0.0);
         }
@@ -350,7 +369,10 @@ fn motor_cabin(b: &mut Builder, rng: &mut Stream, deck: f32) {
     let x1 = u(rng, 0.15, 0.4);
     let h = u(rng, 0.22, 0.35);
     b.poly(Role::Secondary, &[(x0, deck), (x1, deck), (x1 - 0.18, deck - h), (x0 + 0.05, deck - h)]);
-    b.poly(Role::Dark, &[(x1 - 0.08, deck - h * 0.3), (x1 - 0.18, deck - h * 0.85), (x1 - 0.35, deck - h * 0.85), (x1 - 0.35, deck - h * 0.3)]);
+    b.poly(
+        Role::Dark,
+        &[(x1 - 0.08, deck - h * 0.3), (x1 - 0.18, deck - h * 0.85), (x1 - 0.35, deck - h * 0.85), (x1 - 0.35, deck - h * 0.3)],
+    );
     if rng.chance(0.5) {
         b.stroke(Role::Dark, vec![pt(x0 + 0.05, deck - h), pt(x0 + 0.05, deck - h - 0.25)], 0.04);
     }
@@ -361,7 +383,10 @@ fn ship_superstructure(b: &mut Builder, rng: &mut Stream, deck: f32) {
     b.rect(Role::Light, -0.65, deck - h, 0.25, deck);
     b.rect(Role::Light, -0.45, deck - h * 1.8, 0.05, deck - h + 0.01);
     let fx = u(rng, -0.35, -0.15);
-    b.poly(Role::Accent, &[(fx - 0.1, deck - h * 1.8), (fx + 0.06, deck - h * 1.8), (fx + 0.1, deck - h * 2.7), (fx - 0.06, deck - h * 2.7)]);
+    b.poly(
+        Role::Accent,
+        &[(fx - 0.1, deck - h * 1.8), (fx + 0.06, deck - h * 1.8), (fx + 0.1, deck - h * 2.7), (fx - 0.06, deck - h * 2.7)],
+    );
     for i in 0..3 {
         let x = -0.55 + i as f32 * 0.22;
         b.rect(Role::Dark, x, deck - h * 0.7, x + 0.1, deck - h * 0.4);
@@ -448,7 +473,10 @@ fn cup(b: &mut Builder, rng: &mut Stream) -> Palette {
     if kind == 2 {
         b.rect(Role::Secondary, -top_w * 1.05, top - 0.12, top_w * 1.05, top);
         let band = top + (bottom - top) * 0.45;
-        b.poly(Role::Accent, &[(-top_w * 0.95, band - 0.15), (top_w * 0.95, band - 0.15), (top_w * 0.88, band + 0.15), (-top_w * 0.88, band + 0.15)]);
+        b.poly(
+            Role::Accent,
+            &[(-top_w * 0.95, band - 0.15), (top_w * 0.95, band - 0.15), (top_w * 0.88, band + 0.15), (-top_w * 0.88, band + 0.15)],
+        );
     } else {
         b.ellipse(Role::Light, 0.0, top, top_w, 0.08, 0.0);
         b.ellipse(Role::Dark, 0.0, top + 0.01, top_w * 0.82, 0.055, 0.0);
@@ -485,7 +513,9 @@ fn fish(b: &mut Builder, rng: &mut Stream) -> Palette {
     b.poly(Role::Secondary, &[(-0.15, ry * 0.8), (0.1, ry * 0.8), (-0.15, ry + fin_h * 0.6)]);
     // A lens-shaped body: blunt head on the right, tapering to the tail.
     let mut body = arc(pt(0.0, 0.0), rx, ry, 0.0, -FRAC_PI_2, FRAC_PI_2, 10);
-    body.extend(arc(pt(0.0, 0.0), rx, ry, 0.0, FRAC_PI_2, PI * 1.5, 10).into_iter().map(|p| pt(p.x * (0.85 + 0.15 * (p.y / ry).abs()), p.y)));
+    body.extend(
+        arc(pt(0.0, 0.0), rx, ry, 0.0, FRAC_PI_2, PI * 1.5, 10).into_iter().map(|p| pt(p.x * (0.85 + 0.15 * (p.y / ry).abs()), p.y)),
+    );
     b.poly_pts(Role::Primary, body);
     if rng.chance(0.5) {
         let n = int(rng, 2, 3);
@@ -513,10 +543,12 @@ fn fish(b: &mut Builder, rng: &mut Stream) -> Palette {
 fn flower(b: &mut Builder, rng: &mut Stream) -> Palette {
     let head = pt(u(rng, -0.08, 0.08), -0.45);
     let bend = u(rng, -0.15, 0.15);
-    let stem: Vec<Pt> = (0..=6).map(|i| {
-        let t = i as f32 / 6.0;
-        pt(head.x + bend * (t * PI).sin(), head.y + (1.0 - head.y) * t)
-    }).collect();
+    let stem: Vec<Pt> = (0..=6)
+        .map(|i| {
+            let t = i as f32 / 6.0;
+            pt(head.x + bend * (t * PI).sin(), head.y + (1.0 - head.y) * t)
+        })
+        .collect();
     b.stroke(Role::Secondary, stem, u(rng, 0.05, 0.08));
     for _ in 0..int(rng, 1, 2) {
         let side = if rng.chance(0.5) { -1.0 } else { 1.0 };
@@ -543,7 +575,20 @@ fn flower(b: &mut Builder, rng: &mut Stream) -> Palette {
             // Tulip: a cup with pointed tips.
             let (w, h) = (u(rng, 0.25, 0.35), u(rng, 0.35, 0.5));
             let (x, y) = (head.x, head.y + 0.1);
-            b.poly(Role::Primary, &[(x - w, y - h), (x - w * 0.45, y - h * 0.7), (x, y - h * 1.05), (x + w * 0.45, y - h * 0.7), (x + w, y - h), (x + w * 0.9, y - h * 0.3), (x + w * 0.5, y), (x - w * 0.5, y), (x - w * 0.9, y - h * 0.3)]);
+            b.poly(
+                Role::Primary,
+                &[
+                    (x - w, y - h),
+                    (x - w * 0.45, y - h * 0.7),
+                    (x, y - h * 1.05),
+                    (x + w * 0.45, y - h * 0.7),
+                    (x + w, y - h),
+                    (x + w * 0.9, y - h * 0.3),
+                    (x + w * 0.5, y),
+                    (x - w * 0.5, y),
+                    (x - w * 0.9, y - h * 0.3),
+                ],
+            );
         }
     }
     let hue = *rng.pick(&[0.0f32, 0.95, 0.9, 0.8, 0.13, 0.08, 0.7]);
@@ -579,7 +624,10 @@ fn house(b: &mut Builder, rng: &mut Stream) -> Palette {
     b.rect(Role::Primary, -w, top, w, bottom);
     match roof_kind {
         0..=5 => b.poly(Role::Secondary, &[(-w - overhang, top + 0.02), (w + overhang, top + 0.02), (0.0, top - roof_h)]),
-        6..=7 => b.poly(Role::Secondary, &[(-w - overhang, top + 0.02), (w + overhang, top + 0.02), (w * 0.45, top - roof_h * 0.8), (-w * 0.45, top - roof_h * 0.8)]),
+        6..=7 => b.poly(
+            Role::Secondary,
+            &[(-w - overhang, top + 0.02), (w + overhang, top + 0.02), (w * 0.45, top - roof_h * 0.8), (-w * 0.45, top - roof_h * 0.8)],
+        ),
         _ => b.rect(Role::Secondary, -w - overhang, top - 0.12, w + overhang, top + 0.02),
     }
     let door_w = u(rng, 0.14, 0.22);
@@ -724,8 +772,10 @@ fn umbrella(b: &mut Builder, rng: &mut Stream) -> Palette {
 
 /// One umbrella rib: a quarter ellipse from the apex (0, -h) down to the rim point (x, 0).
 fn rib(x: f32, h: f32) -> Vec<Pt> {
-    (0..=6).map(|k| {
-        let a = FRAC_PI_2 * k as f32 / 6.0;
-        pt(x * a.sin(), -h * a.cos())
-    }).collect()
+    (0..=6)
+        .map(|k| {
+            let a = FRAC_PI_2 * k as f32 / 6.0;
+            pt(x * a.sin(), -h * a.cos())
+        })
+        .collect()
 }

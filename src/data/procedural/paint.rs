@@ -2,7 +2,7 @@
 //! tracing its outlines, and a few whole-image effects. They carry no style decisions (no
 //! parameter ranges); the shift domains and the generator each bring their own.
 
-use super::objects::{Object, Part};
+use super::objects::Part;
 use super::raster::{mix, stroke_contours, Affine, Canvas, Noise, Pt, Rgb};
 use crate::rng::Stream;
 
@@ -48,14 +48,6 @@ pub fn px_unit(size: u32) -> f32 {
 pub fn fill_part(canvas: &mut Canvas, part: &Part, xf: &Affine, min_stroke_px: f32, paint: impl Fn(f32, f32) -> (Rgb, f32)) {
     let contours = part.shape.contours(xf, min_stroke_px);
     canvas.fill(&contours, paint);
-}
-
-/// Fills every part of `object` with a flat colour per part.
-pub fn fill_flat_object(canvas: &mut Canvas, object: &Object, xf: &Affine, min_stroke_px: f32, colour: impl Fn(&Part) -> Rgb) {
-    for part in &object.parts {
-        let c = colour(part);
-        fill_part(canvas, part, xf, min_stroke_px, |_, _| (c, 1.0));
-    }
 }
 
 /// A part's outline in pixel space, resampled so consecutive points are about `spacing` apart.

@@ -138,7 +138,13 @@ pub fn stroke_contours(points: &[Pt], width: f32) -> Vec<Vec<Pt>> {
     let r = width * 0.5;
     let mut out = Vec::with_capacity(points.len() * 2);
     // Thin discs need few sides to look round once anti-aliased.
-    let disc_sides = if r < 0.75 { 6 } else if r < 1.5 { 8 } else { 12 };
+    let disc_sides = if r < 0.75 {
+        6
+    } else if r < 1.5 {
+        8
+    } else {
+        12
+    };
     let mut segments: Vec<(Pt, Pt)> = Vec::with_capacity(points.len());
     for w in points.windows(2) {
         if w[0].dist(w[1]) > 1e-6 {
@@ -276,11 +282,11 @@ impl Canvas {
                 crossings.sort_by(|a, b| a.0.total_cmp(&b.0));
                 accumulate_spans(&crossings, self.width, 1.0 / SUBROWS as f32, &mut cov, &mut lo, &mut hi);
             }
-            for x in lo..hi.min(self.width) {
-                let c = cov[x];
-                cov[x] = 0.0;
+            let width = self.width;
+            for (x, slot) in cov.iter_mut().enumerate().take(hi.min(width)).skip(lo) {
+                let c = std::mem::take(slot);
                 if c > 1e-4 {
-                    visit(self, row * self.width + x, x as f32 + 0.5, row as f32 + 0.5, c.min(1.0));
+                    visit(self, row * width + x, x as f32 + 0.5, row as f32 + 0.5, c.min(1.0));
                 }
             }
             cov[self.width] = 0.0;
@@ -311,8 +317,8 @@ impl Canvas {
             for x in 0..w {
                 let line: Vec<Rgb> = (0..h).map(|y| self.px[y * w + x]).collect();
                 blur_line(&line, radius, &mut tmp[..h]);
-                for y in 0..h {
-                    self.px[y * w + x] = tmp[y];
+                for (y, &v) in tmp.iter().enumerate().take(h) {
+                    self.px[y * w + x] = v;
                 }
             }
         }

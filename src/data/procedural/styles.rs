@@ -3,10 +3,8 @@
 //! domains' own and the generator in `crate::generate` deliberately does not share them.
 
 use super::objects::{Object, Palette, Part, Role};
-use super::paint::{
-    add_grain, draw_polyline, expose, fill_part, light_ramp, noise_field, outline_px, px_unit, sym, uf, Pose,
-};
-use super::raster::{hsv, luma, mix, pt, scale_rgb, to_hsv, Affine, Canvas, Noise, Pt, Rgb};
+use super::paint::{add_grain, draw_polyline, expose, fill_part, light_ramp, noise_field, outline_px, px_unit, sym, uf, Pose};
+use super::raster::{ellipse_polygon, hsv, luma, mix, polygon_contours, pt, scale_rgb, to_hsv, Affine, Canvas, Noise, Pt, Rgb};
 use super::DomainStyle;
 use crate::rng::Stream;
 use std::f32::consts::{FRAC_PI_2, PI, TAU};
@@ -116,11 +114,11 @@ fn cluttered_background(canvas: &mut Canvas, rng: &mut Stream, size: u32) {
         let colour = muted(rng);
         let alpha = uf(rng, 0.4, 0.85);
         let contour = if rng.chance(0.5) {
-            super::raster::ellipse_polygon(centre, rx, ry, uf(rng, 0.0, PI), 20)
+            ellipse_polygon(centre, rx, ry, uf(rng, 0.0, PI), 20)
         } else {
             rotated_rect(centre, rx, ry, uf(rng, 0.0, PI))
         };
-        canvas.fill_flat(&super::raster::polygon_contours(vec![contour]), colour, alpha);
+        canvas.fill_flat(&polygon_contours(vec![contour]), colour, alpha);
     }
 }
 
@@ -139,7 +137,13 @@ fn jittered_palette(p: &Palette, rng: &mut Stream) -> Palette {
         let (h, s, v) = to_hsv(c);
         hsv(h + sym(rng, 0.02), (s * uf(rng, 0.8, 1.15)).min(1.0), (v * uf(rng, 0.85, 1.1)).min(1.0))
     };
-    let mut out = Palette { primary: jitter(p.primary), secondary: jitter(p.secondary), dark: jitter(p.dark), light: jitter(p.light), accent: jitter(p.accent) };
+    let mut out = Palette {
+        primary: jitter(p.primary),
+        secondary: jitter(p.secondary),
+        dark: jitter(p.dark),
+        light: jitter(p.light),
+        accent: jitter(p.accent),
+    };
     if rng.chance(0.12) {
         out.primary = hsv(uf(rng, 0.0, 1.0), uf(rng, 0.3, 0.8), uf(rng, 0.4, 0.9));
     }
@@ -361,7 +365,8 @@ impl Brush {
 fn pop_art(object: &Object, rng: &mut Stream, size: u32) -> Canvas {
     let n = size as usize;
     let unit = px_unit(size);
-    const NEON: [Rgb; 7] = [[1.0, 0.1, 0.6], [0.0, 0.85, 0.95], [1.0, 0.95, 0.1], [0.5, 1.0, 0.1], [1.0, 0.5, 0.0], [0.55, 0.2, 0.95], [1.0, 0.1, 0.1]];
+    const NEON: [Rgb; 7] =
+        [[1.0, 0.1, 0.6], [0.0, 0.85, 0.95], [1.0, 0.95, 0.1], [0.5, 1.0, 0.1], [1.0, 0.5, 0.0], [0.55, 0.2, 0.95], [1.0, 0.1, 0.1]];
     // Distinct colours for paper, dots and every role so nothing vanishes into the background.
     let mut order: Vec<usize> = (0..NEON.len()).collect();
     rng.shuffle(&mut order);
@@ -491,11 +496,18 @@ fn household_background(canvas: &mut Canvas, rng: &mut Stream, size: u32) {
         1 => canvas.shade(|x, y| {
             let (u, v) = ((x * c + y * s) / period, (-x * s + y * c) / period);
             let odd = (u.floor() as i32 + v.floor() as i32).rem_euclid(2) == 1;
-            if odd { a } else { b }
+            if odd {
+                a
+            } else {
+                b
+            }
         }),
         2 => {
             let noise = Noise::new(rng.next_u64());
-            let (light, dark) = (hsv(uf(rng, 0.05, 0.1), uf(rng, 0.4, 0.7), uf(rng, 0.5, 0.8)), hsv(uf(rng, 0.05, 0.1), uf(rng, 0.5, 0.8), uf(rng, 0.25, 0.45)));
+            let (light, dark) = (
+                hsv(uf(rng, 0.05, 0.1), uf(rng, 0.4, 0.7), uf(rng, 0.5, 0.8)),
+                hsv(uf(rng, 0.05, 0.1), uf(rng, 0.5, 0.8), uf(rng, 0.25, 0.45)),
+            );
             let k = 3.0 / size as f32;
             canvas.shade(|x, y| {
                 let t = ((x * c + y * s) / period * TAU + noise.fbm(x * k, y * k, 2) * 8.0).sin();
@@ -525,7 +537,7 @@ fn occluder(canvas: &mut Canvas, rng: &mut Stream, pose: &Pose) {
     let angle = uf(rng, 0.0, PI);
     let contour = match rng.below(3) {
         0 => rotated_rect(centre, r, r * uf(rng, 0.3, 0.8), angle),
-        1 => super::raster::ellipse_polygon(centre, r, r * uf(rng, 0.4, 0.9), angle, 20),
+        1 => ellipse_polygon(centre, r, r * uf(rng, 0.4, 0.9), angle, 20),
         _ => {
             let sides = 7 + rng.below(5) as usize;
             (0..sides)
@@ -540,5 +552,5 @@ fn occluder(canvas: &mut Canvas, rng: &mut Stream, pose: &Pose) {
     let colour = if rng.chance(0.3) { hsv(uf(rng, 0.04, 0.08), uf(rng, 0.3, 0.55), uf(rng, 0.55, 0.9)) } else { muted(rng) };
     let noise = Noise::new(rng.next_u64());
     let k = 4.0 / pose.scale;
-    canvas.fill(&super::raster::polygon_contours(vec![contour]), |x, y| (scale_rgb(colour, 0.85 + 0.3 * noise.fbm(x * k, y * k, 2)), 1.0));
+    canvas.fill(&polygon_contours(vec![contour]), |x, y| (scale_rgb(colour, 0.85 + 0.3 * noise.fbm(x * k, y * k, 2)), 1.0));
 }
