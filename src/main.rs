@@ -46,9 +46,11 @@ checkpoint exists is only re-evaluated. Changing a section of the suite re-runs 
         /// Use the suite's small `[quick]` profile (fewer images and epochs) for smoke runs and tests.
         #[arg(long)]
         quick: bool,
-        /// Training jobs to run at once (each also uses the matrix kernels' threads).
-        #[arg(long, default_value_t = 1)]
-        jobs: usize,
+        /// Training jobs to run at once [default: the number of CPU cores]. With more than one,
+        /// each job's matrix kernels run single-threaded: small models train faster side by side
+        /// than split across threads. Results do not depend on this setting.
+        #[arg(long)]
+        jobs: Option<usize>,
     },
     /// Rebuild leaderboard.csv, fits.csv and leaderboard.md from the run records in a results folder.
     #[command(
@@ -82,6 +84,11 @@ fn main() -> ExitCode {
 fn real_main() -> Result<()> {
     match Cli::parse().command {
         Command::Run { suite, out, seed, quick, jobs } => {
+            let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1);
+            if jobs > 1 && std::env::var_os("RAYON_NUM_THREADS").is_none() {
+                // candle reads this for its GEMM thread count. Set before any thread starts.
+                std::env::set_var("RAYON_NUM_THREADS", "1");
+            }
             let suite = Suite::load(&suite)?;
             let out = out.unwrap_or_else(|| default_out(&suite, quick));
             let started = std::time::Instant::now();

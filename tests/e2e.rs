@@ -20,17 +20,17 @@ fn read(path: PathBuf) -> String {
 }
 
 /// The CSV with the git revision column blanked: it changes with every commit, nothing else may.
-fn without_git_revision(csv: &str) -> String {
-    let mut lines = csv.lines();
-    let header = lines.next().expect("header");
-    let col = header.split(',').position(|h| h == "git_revision").expect("git_revision column");
-    let mut out = vec![header.to_string()];
-    for line in lines {
-        let mut fields: Vec<&str> = line.split(',').collect();
-        fields[col] = "[git]";
-        out.push(fields.join(","));
+fn without_git_revision(csv_text: &str) -> String {
+    let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
+    let headers = reader.headers().expect("header").clone();
+    let col = headers.iter().position(|h| h == "git_revision").expect("git_revision column");
+    let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new());
+    writer.write_record(&headers).unwrap();
+    for row in reader.records() {
+        let row = row.expect("CSV row");
+        writer.write_record(row.iter().enumerate().map(|(i, f)| if i == col { "[git]" } else { f })).unwrap();
     }
-    out.join("\n") + "\n"
+    String::from_utf8(writer.into_inner().unwrap()).unwrap()
 }
 
 fn record_files(dir: &Path) -> Vec<PathBuf> {

@@ -30,7 +30,8 @@ pub struct ResNetConfig {
 
 impl ResNetConfig {
     pub fn describe(&self) -> String {
-        format!("resnet(width={}, blocks={}, stages={}, stem=3x3/2)", self.width, self.blocks, self.stages)
+        // No commas or spaces: it is a CSV field and a label.
+        format!("resnet-w{}-b{}-s{}", self.width, self.blocks, self.stages)
     }
 }
 

@@ -453,30 +453,29 @@ fn objectnet(object: &Object, rng: &mut Stream, size: u32) -> Canvas {
     let half = size as f32 * 0.5;
     let mut canvas = Canvas::new(n, n, [0.0; 3]);
     household_background(&mut canvas, rng, size);
-    let rotation = match rng.below(4) {
-        0 => FRAC_PI_2,
-        1 => PI,
-        2 => -FRAC_PI_2,
+    // Difficulty was calibrated on real-only models (the testbed), never on the regimes:
+    // strong enough that accuracy drops far below val, mild enough to stay off chance level.
+    let rotation = match rng.below(6) {
+        0..=2 => uf(rng, 0.3, 0.8) * if rng.chance(0.5) { 1.0 } else { -1.0 },
+        3 => FRAC_PI_2 * if rng.chance(0.5) { 1.0 } else { -1.0 },
+        4 => PI,
         _ => uf(rng, 0.0, TAU),
-    } + sym(rng, 0.35);
+    } + sym(rng, 0.2);
     let pose = Pose {
-        centre: pt(half + sym(rng, 0.2) * half, half + sym(rng, 0.2) * half),
-        scale: uf(rng, 0.55, 0.85) * half,
+        centre: pt(half + sym(rng, 0.15) * half, half + sym(rng, 0.15) * half),
+        scale: uf(rng, 0.6, 0.85) * half,
         rotation,
-        aspect: sym(rng, 0.55).exp(),
-        shear: sym(rng, 0.5),
+        aspect: sym(rng, 0.35).exp(),
+        shear: sym(rng, 0.3),
         mirror: rng.chance(0.5),
     };
     let palette = jittered_palette(&object.palette, rng);
     let shading = Shading::sample(rng, (0.3, 0.6));
     paint_material(&mut canvas, object, &pose, &palette, &shading, size);
-    let occluders = if rng.chance(0.3) { 2 } else { 1 };
-    for _ in 0..occluders {
-        occluder(&mut canvas, rng, &pose);
-    }
-    light_ramp(&mut canvas, uf(rng, 0.0, TAU), uf(rng, 0.2, 0.45));
-    let cast = sym(rng, 0.15);
-    expose(&mut canvas, [1.0 + cast, 1.0, 1.0 - cast], uf(rng, 0.6, 0.95));
+    occluder(&mut canvas, rng, &pose);
+    light_ramp(&mut canvas, uf(rng, 0.0, TAU), uf(rng, 0.2, 0.4));
+    let cast = sym(rng, 0.12);
+    expose(&mut canvas, [1.0 + cast, 1.0, 1.0 - cast], uf(rng, 0.7, 1.0));
     add_grain(&mut canvas, rng.next_u64(), uf(rng, 0.02, 0.05), false);
     canvas
 }
@@ -533,7 +532,7 @@ fn occluder(canvas: &mut Canvas, rng: &mut Stream, pose: &Pose) {
     // Off the object's centre so that it hides a part, not the whole object.
     let (a, d) = (uf(rng, 0.0, TAU), uf(rng, 0.55, 0.95));
     let centre = pt(pose.centre.x + a.cos() * d * pose.scale, pose.centre.y + a.sin() * d * pose.scale);
-    let r = uf(rng, 0.25, 0.45) * pose.scale;
+    let r = uf(rng, 0.2, 0.35) * pose.scale;
     let angle = uf(rng, 0.0, PI);
     let contour = match rng.below(3) {
         0 => rotated_rect(centre, r, r * uf(rng, 0.3, 0.8), angle),
