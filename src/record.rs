@@ -93,15 +93,6 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
-    /// Top-1 accuracy in percent.
-    pub fn accuracy(&self) -> f64 {
-        if self.n == 0 {
-            0.0
-        } else {
-            100.0 * self.correct as f64 / self.n as f64
-        }
-    }
-
     /// File name of this record inside a results folder's `records/` directory.
     pub fn file_name(&self) -> String {
         record_file_name(self.role, &self.model, &self.regime, self.seed, &self.domain)

@@ -6,7 +6,7 @@
 //! all present with matching keys, re-evaluates from a checkpoint when only records are
 //! missing, and trains the rest. A killed run therefore loses at most the jobs in flight.
 
-use crate::data::procedural::{render_domain, CLASS_NAMES};
+use crate::data::procedural::render_domain;
 use crate::data::ImageSet;
 use crate::generate::{generate_set, ProceduralGenerator};
 use crate::model::{ResNet, ResNetConfig};
@@ -217,9 +217,10 @@ fn make_generated_set(suite: &Suite, g: &GeneratedSpec, seed: u64, classes: &[us
     // Folder keyed by inputs: changing the generator or sizes never mixes old and new images.
     let dir = work.join("generated").join(format!("{name}-{}", &short_hash(&key)));
     let pb = multi.add(crate::progress::bar(count as u64, &name));
-    let (images, _manifest) = generate_set(&generator, seed, &name, classes, count, size, &dir, &pb)
+    let (images, _manifest, stats) = generate_set(&generator, seed, &name, classes, count, size, &dir, &pb)
         .with_context(|| format!("generating set `{name}` in {}", dir.display()))?;
     pb.finish_and_clear();
+    crate::progress::say(format!("{name}: {} images generated, {} reused from {}", stats.rendered, stats.reused, dir.display()));
     Ok(Dataset { name, images, key })
 }
 
@@ -491,9 +492,4 @@ fn move_stale_records(out: &Path, work: &Path, jobs: &[Job], eval_sets: &[(Strin
         }
     }
     Ok(())
-}
-
-/// Class names of a suite in label order (for reports).
-pub fn class_names(suite: &Suite) -> Vec<&'static str> {
-    suite.class_indices().into_iter().map(|i| CLASS_NAMES[i]).collect()
 }

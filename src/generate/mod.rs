@@ -131,32 +131,18 @@ pub struct GenerateStats {
     pub reused: usize,
 }
 
+/// Images rendered between manifest checkpoints: a killed run loses at most this many renders.
+const CHECKPOINT_EVERY: usize = 512;
+
 /// Generates (or resumes) the generated set `set` in `dir`: images at
 /// `dir/images/<class_name>/<index:06>.png`, manifest at `dir/manifest.csv`, both written
 /// atomically. Label = index % classes.len() (position in `classes`, which are indices into
 /// CLASS_NAMES); per-image seed = rng::derive_seed(seed, &format!("generate/{set}"), index).
 /// An image listed in the manifest whose file exists and whose sha256 matches is decoded and
-/// reused; anything else is (re)generated. Returns the images (index order) and the manifest rows.
+/// reused; anything else is (re)generated. Returns the images (index order), the manifest rows,
+/// and how many images were rendered and how many reused.
 #[allow(clippy::too_many_arguments)]
 pub fn generate_set(
-    gen: &ProceduralGenerator,
-    seed: u64,
-    set: &str,
-    classes: &[usize],
-    count: usize,
-    size: u32,
-    dir: &Path,
-    progress: &indicatif::ProgressBar,
-) -> Result<(ImageSet, Vec<ManifestRow>)> {
-    generate_set_with_stats(gen, seed, set, classes, count, size, dir, progress).map(|(images, rows, _)| (images, rows))
-}
-
-/// Images rendered between manifest checkpoints: a killed run loses at most this many renders.
-const CHECKPOINT_EVERY: usize = 512;
-
-/// [`generate_set`], also reporting how many images were rendered and how many reused.
-#[allow(clippy::too_many_arguments)]
-pub fn generate_set_with_stats(
     gen: &ProceduralGenerator,
     seed: u64,
     set: &str,
@@ -402,7 +388,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let bar = indicatif::ProgressBar::hidden();
         let classes = [2, 7, 8];
-        let (images, rows, stats) = generate_set_with_stats(&CLIP, 5, "gen-train", &classes, 9, 32, dir.path(), &bar).unwrap();
+        let (images, rows, stats) = generate_set(&CLIP, 5, "gen-train", &classes, 9, 32, dir.path(), &bar).unwrap();
         assert_eq!(stats, GenerateStats { rendered: 9, reused: 0 });
         assert_eq!((images.len(), rows.len()), (9, 9));
         assert_eq!(images.labels, vec![0, 1, 2, 0, 1, 2, 0, 1, 2]);
@@ -422,7 +408,7 @@ mod tests {
 
         // Resume: nothing is rendered or rewritten.
         let mtimes: Vec<_> = rows.iter().map(|r| std::fs::metadata(dir.path().join(&r.path)).unwrap().modified().unwrap()).collect();
-        let (again, rows2, stats2) = generate_set_with_stats(&CLIP, 5, "gen-train", &classes, 9, 32, dir.path(), &bar).unwrap();
+        let (again, rows2, stats2) = generate_set(&CLIP, 5, "gen-train", &classes, 9, 32, dir.path(), &bar).unwrap();
         assert_eq!(stats2, GenerateStats { rendered: 0, reused: 9 });
         assert_eq!((again.pixels, rows2.clone()), (images.pixels.clone(), rows.clone()));
         let mtimes2: Vec<_> = rows.iter().map(|r| std::fs::metadata(dir.path().join(&r.path)).unwrap().modified().unwrap()).collect();
@@ -432,7 +418,7 @@ mod tests {
         let original = std::fs::read(dir.path().join(&rows[3].path)).unwrap();
         std::fs::write(dir.path().join(&rows[3].path), b"not a png").unwrap();
         std::fs::remove_file(dir.path().join(&rows[6].path)).unwrap();
-        let (repaired, rows3, stats3) = generate_set_with_stats(&CLIP, 5, "gen-train", &classes, 9, 32, dir.path(), &bar).unwrap();
+        let (repaired, rows3, stats3) = generate_set(&CLIP, 5, "gen-train", &classes, 9, 32, dir.path(), &bar).unwrap();
         assert_eq!(stats3, GenerateStats { rendered: 2, reused: 7 });
         assert_eq!(std::fs::read(dir.path().join(&rows[3].path)).unwrap(), original);
         assert_eq!((repaired.pixels, rows3), (images.pixels, rows));
@@ -442,16 +428,16 @@ mod tests {
     fn generate_set_extends_and_survives_a_broken_manifest() {
         let dir = tempfile::tempdir().unwrap();
         let bar = indicatif::ProgressBar::hidden();
-        generate_set_with_stats(&PHOTO_OF, 1, "g", &[0, 1], 4, 32, dir.path(), &bar).unwrap();
-        let (_, rows, stats) = generate_set_with_stats(&PHOTO_OF, 1, "g", &[0, 1], 6, 32, dir.path(), &bar).unwrap();
+        generate_set(&PHOTO_OF, 1, "g", &[0, 1], 4, 32, dir.path(), &bar).unwrap();
+        let (_, rows, stats) = generate_set(&PHOTO_OF, 1, "g", &[0, 1], 6, 32, dir.path(), &bar).unwrap();
         assert_eq!(stats, GenerateStats { rendered: 2, reused: 4 });
         assert_eq!(rows.len(), 6);
         assert!(rows.iter().all(|r| r.template_id == 0 && r.prompt.starts_with("a photo of a ")));
         std::fs::write(dir.path().join("manifest.csv"), "garbage\n\"unterminated").unwrap();
-        let (_, _, stats) = generate_set_with_stats(&PHOTO_OF, 1, "g", &[0, 1], 6, 32, dir.path(), &bar).unwrap();
+        let (_, _, stats) = generate_set(&PHOTO_OF, 1, "g", &[0, 1], 6, 32, dir.path(), &bar).unwrap();
         assert_eq!(stats, GenerateStats { rendered: 6, reused: 0 });
         // A different generator (template set) never reuses the other's images.
-        let (_, _, stats) = generate_set_with_stats(&CLIP, 1, "g", &[0, 1], 6, 32, dir.path(), &bar).unwrap();
+        let (_, _, stats) = generate_set(&CLIP, 1, "g", &[0, 1], 6, 32, dir.path(), &bar).unwrap();
         assert_eq!(stats.reused, 0);
     }
 
