@@ -6,14 +6,20 @@
 //! and fit classifiers, `eval` scores them, `run` plans and resumes a suite, `metrics` and
 //! `report` turn run records into leaderboards.
 
+pub mod artifacts;
 pub mod augment;
 pub mod data;
+pub mod er;
+pub mod extract;
+pub mod fetch;
 pub mod fsutil;
 pub mod generate;
+pub mod lock;
 pub mod metrics;
 pub mod model;
 pub mod progress;
 pub mod record;
+pub mod reference_fits;
 pub mod report;
 pub mod rng;
 pub mod run;

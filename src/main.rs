@@ -63,11 +63,73 @@ folder and merged this way.",
         /// Results folder holding a `records/` directory.
         dir: PathBuf,
     },
+    /// Effective robustness of any classifiers from a table of their accuracies (no training).
+    #[command(
+        long_about = "Fit the accuracy-on-the-line of baseline models and score every model's effective \
+robustness, from a wide accuracy table: a `model` column and one column per evaluation setting, top-1 \
+percent, empty where not evaluated (the format of imagenet-testbed's robustness_top1s.csv). Writes \
+OUT/fits.csv (shift,id_column,shift_column,transform,n,slope,intercept,r) and \
+OUT/effective_robustness.csv (model,shift,id_acc,shift_acc,predicted,er,er_lo,er_hi; er_lo/er_hi are \
+a seeded bootstrap 95% interval over the baseline models).\n\nThe preset imagenet-testbed pairs \
+ImageNetV2 and ImageNet-Sketch with `val`, ImageNet-R with `val-on-imagenet-r-classes` and ObjectNet \
+with `val-on-objectnet-classes`; its baseline is STANDARD models (natural_shift_model_type for V2 and \
+ObjectNet, model_type otherwise) minus names containing subsample/aws/batch64, with ID accuracy >= 55 \
+(>= 75 for ImageNet-R). Explicit flags override the preset.",
+        after_help = "Examples:\n  shiftbench er --table robustness_top1s.csv --types model_types.csv --preset imagenet-testbed --out er/\n  shiftbench er --table accs.csv --id val --shift sketch --shift v2 --baseline baseline.txt --out er/\n  shiftbench er --table accs.csv --types types.csv --baseline-types STANDARD --id val --shift v2 --min-id-acc 55 --transform probit --out er/\n  shiftbench er --table my_accuracies.csv --fits suites/imagenet-testbed-fits.toml --out er/"
+    )]
+    Er(ErArgs),
     /// Check a suite file and print what it would run, without running it.
     #[command(after_help = "Example:\n  shiftbench check suites/shapes.toml")]
     Check {
         #[arg(default_value = "suites/shapes.toml")]
         suite: PathBuf,
+    },
+    /// Download (or copy from a mirror) and verify the artifacts pinned in datasets.lock.
+    #[command(
+        long_about = "Put artifacts of datasets.lock in the cache, verified against their pinned sha256 and size, \
+and extract archives. Sources, in order: the cache, --mirror folders (files named by sha256 or by file \
+name), then the artifact's URLs (resumed with HTTP Range, retried, next mirror on failure). A file that \
+fails verification is moved to CACHE/quarantine/ and never used.\n\nExit status 0 means every named \
+artifact is verified and in place.",
+        after_help = "Examples:\n  shiftbench fetch imagenet-testbed-top1s\n  shiftbench fetch suites/imagenet.toml --offline      # list what is missing\n  shiftbench fetch --print-path imagenet-testbed-top1s --mirror ../shared/reference/imagenet-testbed"
+    )]
+    Fetch {
+        /// Suite files (their `[suite] artifacts`) or artifact names.
+        #[arg(required_unless_present = "print_path")]
+        targets: Vec<String>,
+        /// Fetch and verify one artifact, then print only its path (for scripts).
+        #[arg(long, value_name = "NAME", conflicts_with = "targets")]
+        print_path: Option<String>,
+        #[command(flatten)]
+        artifacts: shiftbench::artifacts::ArtifactArgs,
+    },
+    /// Inspect and maintain datasets.lock: verify the cache, pin an unpinned artifact.
+    Lock {
+        #[command(subcommand)]
+        action: LockCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum LockCommand {
+    /// Re-hash every cached artifact against the lock; quarantine and report mismatches, list
+    /// missing and unpinned ones.
+    #[command(after_help = "Example:\n  shiftbench lock verify --cache /data/shiftbench-cache")]
+    Verify {
+        #[command(flatten)]
+        artifacts: shiftbench::artifacts::ArtifactArgs,
+    },
+    /// Record the sha256 and size of an unpinned artifact (one whose host publishes no hash)
+    /// in the lock, from a file you obtained, a mirror, or its URLs.
+    #[command(after_help = "Example:\n  shiftbench lock pin objectnet --from ~/Downloads/objectnet-1.0.zip")]
+    Pin {
+        /// Artifact name.
+        name: String,
+        /// Take the bytes from this file instead of a mirror or a download.
+        #[arg(long, value_name = "FILE")]
+        from: Option<PathBuf>,
+        #[command(flatten)]
+        artifacts: shiftbench::artifacts::ArtifactArgs,
     },
 }
 
@@ -105,8 +167,31 @@ fn real_main() -> Result<()> {
             anyhow::ensure!(!records.is_empty(), "no run records under {}; run `shiftbench run` first", dir.join("records").display());
             let lb = shiftbench::report::build(&records)?;
             shiftbench::report::write(&dir, &lb)?;
-            shiftbench::fsutil::write_atomic(&dir.join("leaderboard.md"), shiftbench::report::markdown(&lb).as_bytes())?;
             print_leaderboard(&dir)
+        }
+        Command::Er(args) => {
+            let report = args.request().run(&args.out)?;
+            for f in &report.fits {
+                println!(
+                    "{}: {} against {}, {} baseline models: slope {:.4}, intercept {:.4}, r {:.4}",
+                    f.pairing.shift, f.pairing.shift_column, f.pairing.id_column, f.fit.n, f.fit.slope, f.fit.intercept, f.fit.r
+                );
+            }
+            println!(
+                "wrote {} and {} ({} rows)",
+                args.out.join(shiftbench::er::FITS_FILE).display(),
+                args.out.join(shiftbench::er::ER_FILE).display(),
+                report.rows.len()
+            );
+            Ok(())
+        }
+        Command::Fetch { targets, print_path, artifacts } => match print_path {
+            Some(name) => shiftbench::artifacts::print_path(&artifacts, &name),
+            None => shiftbench::artifacts::fetch_command(&artifacts, &targets),
+        },
+        Command::Lock { action: LockCommand::Verify { artifacts } } => shiftbench::artifacts::lock_verify(&artifacts),
+        Command::Lock { action: LockCommand::Pin { name, from, artifacts } } => {
+            shiftbench::artifacts::lock_pin(&artifacts, &name, from.as_deref())
         }
         Command::Check { suite } => {
             let s = Suite::load(&suite)?;
@@ -136,4 +221,76 @@ fn print_leaderboard(dir: &Path) -> Result<()> {
     println!("\n{md}");
     println!("wrote {}, {} and {}", dir.join("leaderboard.csv").display(), dir.join("fits.csv").display(), path.display());
     Ok(())
+}
+
+/// Flags of `shiftbench er`; `shiftbench::er::ErRequest` documents what each means.
+#[derive(clap::Args)]
+struct ErArgs {
+    /// Wide accuracy table: a `model` column, then one column per evaluation setting (percent).
+    #[arg(long, value_name = "ACCURACIES.csv")]
+    table: PathBuf,
+    /// Model types: `model,model_type[,natural_shift_model_type]` (imagenet-testbed's model_types.csv).
+    #[arg(long, value_name = "MODEL_TYPES.csv")]
+    types: Option<PathBuf>,
+    /// Named protocol for columns and baseline rule: imagenet-testbed.
+    #[arg(long, value_name = "NAME")]
+    preset: Option<shiftbench::er::Preset>,
+    /// ID-accuracy column (x axis) for the --shift columns.
+    #[arg(long = "id", value_name = "COLUMN")]
+    id_column: Option<String>,
+    /// Shifted-accuracy column (y axis); repeat for several shifts.
+    #[arg(long = "shift", value_name = "COLUMN")]
+    shift_columns: Vec<String>,
+    /// File of baseline model names, one per line (`#` comments allowed).
+    #[arg(long = "baseline", value_name = "FILE")]
+    baseline_file: Option<PathBuf>,
+    /// Baseline = models of these types (comma-separated), read from --types.
+    #[arg(long, value_name = "TYPES", value_delimiter = ',')]
+    baseline_types: Vec<String>,
+    /// Column of --types to filter on, for every shift [default: the preset's choice, else model_type].
+    #[arg(long, value_name = "COLUMN")]
+    type_column: Option<String>,
+    /// Drop baseline models whose name contains this; repeat for several [default: the preset's: subsample, aws, batch64].
+    #[arg(long, value_name = "TEXT")]
+    exclude: Option<Vec<String>>,
+    /// Minimum ID accuracy (percent) of a baseline model, for every shift [default: the preset's, else 0].
+    #[arg(long, value_name = "PERCENT")]
+    min_id_acc: Option<f64>,
+    /// Scale of the fit: logit, probit or linear [default: logit].
+    #[arg(long)]
+    transform: Option<shiftbench::metrics::Transform>,
+    /// Bootstrap resamples of the baseline models for the ER intervals [default: 1000].
+    #[arg(long)]
+    resamples: Option<usize>,
+    /// Seed of the bootstrap.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Score against fixed fits from a `[[reference_fits]]` TOML file (e.g.
+    /// suites/imagenet-testbed-fits.toml) instead of fitting a baseline; rows get no interval.
+    #[arg(long = "fits", value_name = "FITS.toml")]
+    reference_fits: Option<PathBuf>,
+    /// Output folder for fits.csv and effective_robustness.csv.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+}
+
+impl ErArgs {
+    fn request(&self) -> shiftbench::er::ErRequest {
+        shiftbench::er::ErRequest {
+            table: self.table.clone(),
+            types: self.types.clone(),
+            preset: self.preset,
+            id_column: self.id_column.clone(),
+            shift_columns: self.shift_columns.clone(),
+            baseline_file: self.baseline_file.clone(),
+            baseline_types: self.baseline_types.clone(),
+            type_column: self.type_column.clone(),
+            exclude: self.exclude.clone(),
+            min_id_acc: self.min_id_acc,
+            transform: self.transform,
+            resamples: self.resamples,
+            seed: self.seed,
+            reference_fits: self.reference_fits.clone(),
+        }
+    }
 }

@@ -301,6 +301,208 @@ pub fn effective_robustness(fit: &LinearFit, transform: Transform, id_acc: f64, 
     shift_acc - fit.predict(transform, id_acc)
 }
 
+/// A two-sided interval `[lo, hi]` around an estimate, in the estimate's unit.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    pub lo: f64,
+    pub hi: f64,
+}
+
+/// Confidence level of every interval shiftbench reports.
+pub const CONFIDENCE: f64 = 0.95;
+
+/// Exact (Clopper–Pearson) 95% interval of a top-1 accuracy, in percent.
+///
+/// With `k = correct`, `n` images and `α = 0.05`, the bounds are quantiles of beta distributions:
+/// `lo = 100 · B⁻¹(α/2; k, n − k + 1)` (0 when `k = 0`) and
+/// `hi = 100 · B⁻¹(1 − α/2; k + 1, n − k)` (100 when `k = n`).
+/// It is conservative: its coverage is at least 95% for every true accuracy.
+///
+/// `None` when `n == 0` (nothing measured) or `correct > n` (impossible counts).
+pub fn clopper_pearson(correct: u64, n: u64) -> Option<Interval> {
+    if n == 0 || correct > n {
+        return None;
+    }
+    let alpha = 1.0 - CONFIDENCE;
+    let (k, n) = (correct as f64, n as f64);
+    let lo = if correct == 0 { 0.0 } else { beta_quantile(alpha / 2.0, k, n - k + 1.0) };
+    let hi = if correct as f64 == n { 1.0 } else { beta_quantile(1.0 - alpha / 2.0, k + 1.0, n - k) };
+    Some(Interval { lo: 100.0 * lo, hi: 100.0 * hi })
+}
+
+/// `ln Γ(x)` for `x > 0`: Lanczos approximation (g = 7, 9 terms), relative error ~1e-15, with the
+/// reflection-free form that is valid for `x ≥ 0.5` and `Γ(x) = Γ(x + 1) / x` below it.
+pub fn ln_gamma(x: f64) -> f64 {
+    const G: f64 = 7.0;
+    const COEF: [f64; 9] = [
+        0.999_999_999_999_809_9,
+        676.520_368_121_885_1,
+        -1_259.139_216_722_402_8,
+        771.323_428_777_653_1,
+        -176.615_029_162_140_6,
+        12.507_343_278_686_905,
+        -0.138_571_095_265_720_12,
+        9.984_369_578_019_572e-6,
+        1.505_632_735_149_311_6e-7,
+    ];
+    if x < 0.5 {
+        return ln_gamma(x + 1.0) - x.ln();
+    }
+    let x = x - 1.0;
+    let mut sum = COEF[0];
+    for (i, c) in COEF.iter().enumerate().skip(1) {
+        sum += c / (x + i as f64);
+    }
+    let t = x + G + 0.5;
+    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + sum.ln()
+}
+
+/// Regularised incomplete beta function `I_x(a, b) = B(x; a, b) / B(a, b)`, the CDF of a
+/// Beta(a, b) variable, for `a, b > 0` and `0 ≤ x ≤ 1`.
+///
+/// Evaluated as `x^a (1 − x)^b / (a · B(a, b))` times the continued fraction
+/// `1 / (1 + d₁ / (1 + d₂ / (1 + …)))` with `d₂ₘ₊₁ = −(a + m)(a + b + m) x / ((a + 2m)(a + 2m + 1))`
+/// and `d₂ₘ = m (b − m) x / ((a + 2m − 1)(a + 2m))` (modified Lentz), which converges fast for
+/// `x < (a + 1) / (a + b + 2)`; above that it uses the symmetry `I_x(a, b) = 1 − I_{1−x}(b, a)`.
+pub fn regularized_incomplete_beta(x: f64, a: f64, b: f64) -> f64 {
+    if x <= 0.0 {
+        return 0.0;
+    }
+    if x >= 1.0 {
+        return 1.0;
+    }
+    let ln_front = a * x.ln() + b * (1.0 - x).ln() - (ln_gamma(a) + ln_gamma(b) - ln_gamma(a + b));
+    if x < (a + 1.0) / (a + b + 2.0) {
+        ln_front.exp() * beta_continued_fraction(x, a, b) / a
+    } else {
+        1.0 - ln_front.exp() * beta_continued_fraction(1.0 - x, b, a) / b
+    }
+}
+
+fn beta_continued_fraction(x: f64, a: f64, b: f64) -> f64 {
+    // Lentz's method: TINY stands in for a zero denominator. The fraction needs O(√max(a, b))
+    // terms; 100,000 covers counts far beyond any evaluation set.
+    const TINY: f64 = 1e-300;
+    const EPS: f64 = 1e-15;
+    const MAX_TERMS: u32 = 100_000;
+    let guard = |v: f64| if v.abs() < TINY { TINY } else { v };
+    let mut c = 1.0;
+    let mut d = 1.0 / guard(1.0 - (a + b) * x / (a + 1.0));
+    let mut h = d;
+    for m in 1..=MAX_TERMS {
+        let m = m as f64;
+        let even = m * (b - m) * x / ((a + 2.0 * m - 1.0) * (a + 2.0 * m));
+        d = 1.0 / guard(1.0 + even * d);
+        c = guard(1.0 + even / c);
+        h *= d * c;
+        let odd = -(a + m) * (a + b + m) * x / ((a + 2.0 * m) * (a + 2.0 * m + 1.0));
+        d = 1.0 / guard(1.0 + odd * d);
+        c = guard(1.0 + odd / c);
+        let step = d * c;
+        h *= step;
+        if (step - 1.0).abs() < EPS {
+            break;
+        }
+    }
+    h
+}
+
+/// The `q`-quantile of Beta(a, b): the `x` with `I_x(a, b) = q`, by bisection on `[0, 1]`.
+///
+/// `I_x` is increasing in `x`, so bisection cannot fail or oscillate; 200 halvings reach the
+/// spacing of doubles everywhere in `[0, 1]`, including quantiles near 0 such as `B⁻¹(0.025; 1, n)`.
+pub fn beta_quantile(q: f64, a: f64, b: f64) -> f64 {
+    let (mut lo, mut hi) = (0.0f64, 1.0f64);
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if mid <= lo || mid >= hi {
+            break;
+        }
+        if regularized_incomplete_beta(mid, a, b) < q {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    0.5 * (lo + hi)
+}
+
+/// Relative gain of a regime over the reference (`real`) regime of the same model and seed, in
+/// points: `value − reference` (for shifted accuracy or ER alike). Positive means the regime helps.
+pub fn gain_over(reference: f64, value: f64) -> f64 {
+    value - reference
+}
+
+/// Number of bootstrap resamples of the baseline models when nobody asks otherwise.
+pub const DEFAULT_RESAMPLES: usize = 1000;
+
+/// Refits the baseline line on `resamples` bootstrap resamples of `points` (`(id_acc, shift_acc)`
+/// in percent): each resample draws `points.len()` models with replacement from
+/// `Stream::new(seed, purpose, b)` for resample `b`, and is fitted like the original.
+///
+/// A resample whose ID accuracies are all equal determines no line; it is redrawn from the same
+/// stream (so the result stays a pure function of the inputs) up to 1,000 times. Returns `None`
+/// when the full sample has no fit, otherwise exactly `resamples` fits in resample order.
+pub fn bootstrap_fits(
+    points: &[(f64, f64)],
+    transform: Transform,
+    resamples: usize,
+    seed: u64,
+    purpose: &str,
+) -> Option<Vec<LinearFit>> {
+    fit_line(points, transform)?;
+    let n = points.len();
+    let mut fits = Vec::with_capacity(resamples);
+    let mut sample = Vec::with_capacity(n);
+    for b in 0..resamples {
+        let mut stream = crate::rng::Stream::new(seed, purpose, b as u64);
+        let fit = (0..1000).find_map(|_| {
+            sample.clear();
+            sample.extend((0..n).map(|_| points[stream.below(n as u64) as usize]));
+            fit_line(&sample, transform)
+        })?;
+        fits.push(fit);
+    }
+    Some(fits)
+}
+
+/// The central 95% percentile interval of `values` (linear interpolation between order
+/// statistics, position `q · (len − 1)`, numpy's default). `None` for an empty slice or when a
+/// value is not finite.
+pub fn percentile_interval(values: &[f64]) -> Option<Interval> {
+    if values.is_empty() || values.iter().any(|v| !v.is_finite()) {
+        return None;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let alpha = 1.0 - CONFIDENCE;
+    Some(Interval { lo: quantile_sorted(&sorted, alpha / 2.0), hi: quantile_sorted(&sorted, 1.0 - alpha / 2.0) })
+}
+
+fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
+    let pos = q * (sorted.len() - 1) as f64;
+    let below = pos.floor() as usize;
+    let above = (below + 1).min(sorted.len() - 1);
+    let frac = pos - below as f64;
+    sorted[below] + frac * (sorted[above] - sorted[below])
+}
+
+/// 95% bootstrap band of the baseline line at one ID accuracy (percent): the percentile interval
+/// of `fit_b.predict(id_acc)` over the resampled fits.
+pub fn prediction_band(fits: &[LinearFit], transform: Transform, id_acc: f64) -> Option<Interval> {
+    let predictions: Vec<f64> = fits.iter().map(|f| f.predict(transform, id_acc)).collect();
+    percentile_interval(&predictions)
+}
+
+/// 95% bootstrap interval of a classifier's effective robustness: the percentile interval of
+/// `effective_robustness(fit_b, id_acc, shift_acc)` over the resampled fits. It reflects the
+/// uncertainty of the baseline line only, not the sampling error of the classifier's own
+/// accuracies (their Clopper–Pearson intervals show that).
+pub fn er_interval(fits: &[LinearFit], transform: Transform, id_acc: f64, shift_acc: f64) -> Option<Interval> {
+    let ers: Vec<f64> = fits.iter().map(|f| effective_robustness(f, transform, id_acc, shift_acc)).collect();
+    percentile_interval(&ers)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -424,6 +626,81 @@ mod tests {
         assert!((effective_robustness(&fit, t, 74.3, 34.3) - (34.3 - on_line)).abs() < 1e-12);
     }
 
+    /// Reference values computed with SciPy 1.17.1 (`scipy.stats.beta.ppf(0.025, k, n - k + 1)` and
+    /// `beta.ppf(0.975, k + 1, n - k)`, times 100), an implementation independent of ours.
+    #[test]
+    fn clopper_pearson_matches_scipy() {
+        let cases = [
+            (0, 10, 0.0, 30.849710781876073),
+            (10, 10, 69.15028921812392, 100.0),
+            (5, 10, 18.708602844739854, 81.29139715526014),
+            (3000, 10000, 29.102761130989375, 30.908899697600013),
+            (1, 1000, 0.0025317487491294042, 0.5558924279826672),
+            (982, 1000, 97.17009587509808, 98.92980520705854),
+        ];
+        for (k, n, lo, hi) in cases {
+            let got = clopper_pearson(k, n).unwrap();
+            assert!((got.lo - lo).abs() < 1e-9, "{k}/{n}: lo {} want {lo}", got.lo);
+            assert!((got.hi - hi).abs() < 1e-9, "{k}/{n}: hi {} want {hi}", got.hi);
+        }
+        assert_eq!(clopper_pearson(0, 0), None);
+        assert_eq!(clopper_pearson(11, 10), None);
+    }
+
+    /// SciPy 1.17.1: `scipy.special.betainc(2.5, 3.5, 0.3)`, `betainc(3000, 7001, 0.3)`,
+    /// `gammaln(0.1)`, `gammaln(1000.5)`.
+    #[test]
+    fn special_functions_match_scipy() {
+        assert!((regularized_incomplete_beta(0.3, 2.5, 3.5) - 0.29675298929566646).abs() < 1e-13);
+        assert!((regularized_incomplete_beta(0.3, 3000.0, 7001.0) - 0.5037723775457666).abs() < 1e-10);
+        assert!((ln_gamma(0.1) - 2.252712651734206).abs() < 1e-13);
+        assert!((ln_gamma(1000.5) - 5908.674175848678).abs() < 1e-9);
+        assert_eq!(regularized_incomplete_beta(0.0, 2.0, 3.0), 0.0);
+        assert_eq!(regularized_incomplete_beta(1.0, 2.0, 3.0), 1.0);
+    }
+
+    #[test]
+    fn percentile_interval_interpolates_like_numpy() {
+        // numpy.percentile(range(0, 101), [2.5, 97.5]) = [2.5, 97.5].
+        let values: Vec<f64> = (0..=100).rev().map(f64::from).collect();
+        let i = percentile_interval(&values).unwrap();
+        assert!((i.lo - 2.5).abs() < 1e-12 && (i.hi - 97.5).abs() < 1e-12, "{i:?}");
+        assert_eq!(percentile_interval(&[]), None);
+        assert_eq!(percentile_interval(&[1.0, f64::NAN]), None);
+        assert_eq!(percentile_interval(&[4.0]), Some(Interval { lo: 4.0, hi: 4.0 }));
+    }
+
+    fn noisy_baseline() -> Vec<(f64, f64)> {
+        [(60.0, 41.0), (64.0, 47.5), (70.0, 52.0), (73.0, 57.0), (78.0, 60.5), (81.0, 66.0), (85.0, 70.0)].to_vec()
+    }
+
+    #[test]
+    fn bootstrap_is_seeded_and_brackets_the_fit() {
+        let points = noisy_baseline();
+        let t = Transform::Logit;
+        let fits = bootstrap_fits(&points, t, 500, 7, "bootstrap/v2").unwrap();
+        assert_eq!(fits.len(), 500);
+        assert_eq!(Some(fits.clone()), bootstrap_fits(&points, t, 500, 7, "bootstrap/v2"));
+        assert_ne!(Some(fits.clone()), bootstrap_fits(&points, t, 500, 8, "bootstrap/v2"));
+        let full = fit_line(&points, t).unwrap();
+        let band = prediction_band(&fits, t, 72.0).unwrap();
+        let on_line = full.predict(t, 72.0);
+        assert!(band.lo < on_line && on_line < band.hi, "{band:?} vs {on_line}");
+        // The band widens away from the centre of the data.
+        let far = prediction_band(&fits, t, 95.0).unwrap();
+        assert!(far.hi - far.lo > band.hi - band.lo, "{far:?} vs {band:?}");
+        let er = er_interval(&fits, t, 72.0, on_line + 3.0).unwrap();
+        assert!(er.lo < 3.0 && 3.0 < er.hi, "{er:?}");
+        // No line, no bootstrap.
+        assert_eq!(bootstrap_fits(&[(70.0, 50.0), (70.0, 52.0)], t, 10, 0, "x"), None);
+    }
+
+    #[test]
+    fn gain_is_regime_minus_reference() {
+        assert_eq!(gain_over(21.75, 34.5), 12.75);
+        assert!(gain_over(61.9, 61.0) < 0.0);
+    }
+
     proptest! {
         #[test]
         fn logit_round_trips(acc in 0.001f64..99.999) {
@@ -447,6 +724,45 @@ mod tests {
         fn transforms_are_increasing(a in 0.001f64..99.0, gap in 0.01f64..1.0) {
             for t in ALL {
                 prop_assert!(t.apply(a + gap) > t.apply(a), "{}", t);
+            }
+        }
+
+        #[test]
+        fn clopper_pearson_contains_the_estimate_within_0_100(n in 1u64..5000, frac in 0.0f64..=1.0) {
+            let k = ((n as f64) * frac).round() as u64;
+            let ci = clopper_pearson(k, n).unwrap();
+            let acc = accuracy(k, n);
+            prop_assert!(0.0 <= ci.lo && ci.lo <= acc && acc <= ci.hi && ci.hi <= 100.0, "{}/{}: {:?}", k, n, ci);
+        }
+
+        #[test]
+        fn fits_do_not_depend_on_row_order(
+            points in proptest::collection::vec((1.0f64..99.0, 1.0f64..99.0), 3..30),
+            rotation in 0usize..30,
+        ) {
+            let t = Transform::Logit;
+            let mut shuffled = points.clone();
+            shuffled.reverse();
+            let len = shuffled.len();
+            shuffled.rotate_left(rotation % len);
+            match (fit_line(&points, t), fit_line(&shuffled, t)) {
+                (Some(a), Some(b)) => {
+                    prop_assert!((a.slope - b.slope).abs() <= 1e-9 * (1.0 + a.slope.abs()), "{:?} {:?}", a, b);
+                    prop_assert!((a.intercept - b.intercept).abs() <= 1e-9 * (1.0 + a.intercept.abs()));
+                    prop_assert!((a.r - b.r).abs() <= 1e-9);
+                }
+                (a, b) => prop_assert_eq!(a, b),
+            }
+        }
+
+        #[test]
+        fn logit_residuals_of_the_baseline_sum_to_zero(
+            points in proptest::collection::vec((1.0f64..99.0, 1.0f64..99.0), 3..30),
+        ) {
+            let t = Transform::Logit;
+            if let Some(fit) = fit_line(&points, t) {
+                let residuals: f64 = points.iter().map(|&(x, y)| t.apply(y) - (fit.slope * t.apply(x) + fit.intercept)).sum();
+                prop_assert!(residuals.abs() < 1e-9, "Σ residuals = {}", residuals);
             }
         }
 

@@ -19,6 +19,21 @@ pub fn bar(len: u64, what: &str) -> ProgressBar {
     pb
 }
 
+/// A download bar counting bytes, with rate and ETA (a spinner with bytes and rate when the size
+/// is unknown); hidden when stdout is not a terminal.
+pub fn bytes_bar(total: Option<u64>, what: &str) -> ProgressBar {
+    if !is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let (pb, template) = match total {
+        Some(t) => (ProgressBar::new(t), "{prefix:>12.bold} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}"),
+        None => (ProgressBar::new_spinner(), "{prefix:>12.bold} {spinner} {bytes} {bytes_per_sec}"),
+    };
+    pb.set_style(ProgressStyle::with_template(template).expect("static progress template").progress_chars("=> "));
+    pb.set_prefix(what.to_string());
+    pb
+}
+
 /// Whether progress output should be drawn at all.
 pub fn is_terminal() -> bool {
     std::io::stdout().is_terminal()

@@ -193,7 +193,6 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunSummary> {
     let records = crate::report::load_records(&opts.out)?;
     let lb = crate::report::build(&records)?;
     crate::report::write(&opts.out, &lb)?;
-    crate::fsutil::write_atomic(&opts.out.join("leaderboard.md"), crate::report::markdown(&lb).as_bytes())?;
     Ok(summary.into_inner().expect("summary"))
 }
 

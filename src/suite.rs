@@ -47,6 +47,10 @@ pub struct SuiteHeader {
     pub image_size: Spanned<u32>,
     /// Class names of the procedural world, in label order.
     pub classes: Vec<Spanned<String>>,
+    /// Names of `datasets.lock` artifacts the suite reads (`shiftbench fetch SUITE` fetches
+    /// them; each is checked against the lock when fetching).
+    #[serde(default)]
+    pub artifacts: Vec<Spanned<String>>,
 }
 
 /// Where a domain's images come from. Only the built-in procedural world for now; archives
@@ -332,7 +336,7 @@ impl Suite {
 }
 
 /// Line and column (1-based) of a byte offset.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
+pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = &text[..offset];
     let line = before.matches('\n').count() + 1;
@@ -342,7 +346,7 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 
 /// The dotted key whose value sits at `offset`: the enclosing table header plus the key on that
 /// line, e.g. `domains.size`.
-fn key_at(text: &str, offset: usize) -> Option<String> {
+pub(crate) fn key_at(text: &str, offset: usize) -> Option<String> {
     let (line_no, _) = line_col(text, offset);
     let lines: Vec<&str> = text.lines().collect();
     let line = lines.get(line_no.checked_sub(1)?)?;
@@ -366,7 +370,7 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
     })
 }
 
-fn missing_field(message: &str) -> Option<String> {
+pub(crate) fn missing_field(message: &str) -> Option<String> {
     let rest = message.split("missing field `").nth(1)?;
     Some(rest.split('`').next()?.to_string())
 }
@@ -375,6 +379,9 @@ fn error_at(path: &Path, text: &str, span: std::ops::Range<usize>, key: impl Int
     let (line, column) = line_col(text, span.start);
     SuiteError { file: path.to_path_buf(), line, column, key: key.into(), message }
 }
+
+/// A value, its key, the condition it must meet, and what to say when it does not.
+type RangeCheck<'a> = (&'a Spanned<f64>, &'static str, fn(f64) -> bool, &'static str);
 
 struct Validator<'a> {
     text: &'a str,
@@ -515,7 +522,7 @@ impl Validator<'_> {
     fn check_training(&self, t: &TrainingSpec) -> Result<(), SuiteError> {
         self.positive(&t.epochs, "training.epochs")?;
         self.positive(&t.batch_size, "training.batch_size")?;
-        let checks: [(&Spanned<f64>, &str, fn(f64) -> bool, &str); 5] = [
+        let checks: [RangeCheck; 5] = [
             (&t.lr, "training.lr", |v| v > 0.0 && v.is_finite(), "must be a positive number"),
             (&t.momentum, "training.momentum", |v| (0.0..1.0).contains(&v), "must be in [0, 1)"),
             (&t.weight_decay, "training.weight_decay", |v| v >= 0.0 && v.is_finite(), "must be zero or positive"),

@@ -5,9 +5,18 @@
 //!   accuracies, effective robustness per shift and generated-data degradation.
 //!
 //! Same records in any order → byte-identical CSV: rows have a fixed sort order, numbers fixed
-//! decimals, and nothing depends on the clock or the machine.
+//! decimals, the bootstrap is seeded (`BOOTSTRAP_SEED`), and nothing depends on the clock or the
+//! machine.
 
-use crate::metrics::{self, LinearFit, Transform};
+/// Version of the `leaderboard.csv` column layout (documented in the README). 2 added the
+/// `*_lo`/`*_hi` interval columns.
+pub const LEADERBOARD_SCHEMA: u32 = 2;
+
+/// Seed of the leaderboard's bootstrap over testbed models (stream purpose
+/// `leaderboard/bootstrap/<shift>`): fixed, so a leaderboard is a pure function of its records.
+pub const BOOTSTRAP_SEED: u64 = 0;
+
+use crate::metrics::{self, Interval, LinearFit, Transform};
 use crate::record::{Protocol, Provenance, Role, RunRecord};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
@@ -20,6 +29,10 @@ pub struct ShiftFit {
     pub n: usize,
     /// `None` when fewer than two testbed classifiers (or no spread in ID accuracy) allow a line.
     pub fit: Option<LinearFit>,
+    /// The fit's (ID, shifted) testbed points, percent, in classifier order.
+    pub points: Vec<(f64, f64)>,
+    /// `metrics::DEFAULT_RESAMPLES` bootstrap refits over the testbed classifiers; empty without a fit.
+    pub resampled: Vec<LinearFit>,
 }
 
 /// One trained classifier's line of the leaderboard. Accuracies are percent, ER and degradation
@@ -35,12 +48,18 @@ pub struct LeaderboardRow {
     pub train_images: u64,
     pub epochs: u32,
     pub acc_id: Option<f64>,
+    /// 95% Clopper–Pearson interval of `acc_id`.
+    pub acc_id_ci: Option<Interval>,
     /// One per `protocol.shifts`, same order.
     pub acc_shifts: Vec<Option<f64>>,
+    pub acc_shifts_ci: Vec<Option<Interval>>,
     /// Accuracy on `protocol.generated_eval` (always `None` when the protocol has none).
     pub acc_generated: Option<f64>,
+    pub acc_generated_ci: Option<Interval>,
     /// Effective robustness, one per `protocol.shifts`, same order.
     pub er: Vec<Option<f64>>,
+    /// 95% bootstrap interval of each `er` over the testbed classifiers.
+    pub er_ci: Vec<Option<Interval>>,
     /// Mean of the available entries of `er`.
     pub er_mean: Option<f64>,
     /// `acc_id − acc_generated`.
@@ -154,6 +173,11 @@ fn accuracy_on(domains: &DomainRecords<'_>, domain: &str) -> Option<f64> {
     domains.get(domain).filter(|r| r.n > 0).map(|r| metrics::accuracy(r.correct, r.n))
 }
 
+/// Clopper–Pearson interval of the accuracy on `domain`, when measured.
+fn interval_on(domains: &DomainRecords<'_>, domain: &str) -> Option<Interval> {
+    domains.get(domain).and_then(|r| metrics::clopper_pearson(r.correct, r.n))
+}
+
 fn fit_shift(
     classifiers: &BTreeMap<ClassifierKey, DomainRecords<'_>>,
     protocol: &Protocol,
@@ -165,7 +189,10 @@ fn fit_shift(
         .filter(|(key, _)| key.role == Role::Testbed)
         .filter_map(|(_, domains)| Some((accuracy_on(domains, &protocol.id_domain)?, accuracy_on(domains, shift)?)))
         .collect();
-    ShiftFit { shift: shift.to_string(), n: points.len(), fit: metrics::fit_line(&points, transform) }
+    let purpose = format!("leaderboard/bootstrap/{shift}");
+    let resampled =
+        metrics::bootstrap_fits(&points, transform, metrics::DEFAULT_RESAMPLES, BOOTSTRAP_SEED, &purpose).unwrap_or_default();
+    ShiftFit { shift: shift.to_string(), n: points.len(), fit: metrics::fit_line(&points, transform), points, resampled }
 }
 
 fn leaderboard_row(
@@ -194,6 +221,11 @@ fn leaderboard_row(
             Some(metrics::effective_robustness(fit, transform, acc_id?, (*acc_shift)?))
         })
         .collect();
+    let er_ci: Vec<Option<Interval>> = fits
+        .iter()
+        .zip(&acc_shifts)
+        .map(|(shift_fit, acc_shift)| metrics::er_interval(&shift_fit.resampled, transform, acc_id?, (*acc_shift)?))
+        .collect();
     let available: Vec<f64> = er.iter().flatten().copied().collect();
     let er_mean = (!available.is_empty()).then(|| available.iter().sum::<f64>() / available.len() as f64);
     let gen_degradation =
@@ -209,9 +241,13 @@ fn leaderboard_row(
         train_images: representative.train.train_images,
         epochs: representative.train.epochs,
         acc_id,
+        acc_id_ci: interval_on(domains, &protocol.id_domain),
+        acc_shifts_ci: protocol.shifts.iter().map(|s| interval_on(domains, s)).collect(),
         acc_shifts,
+        acc_generated_ci: protocol.generated_eval.as_deref().and_then(|g| interval_on(domains, g)),
         acc_generated,
         er,
+        er_ci,
         er_mean,
         gen_degradation,
         provenance: representative.provenance.clone(),
@@ -264,12 +300,18 @@ fn fits_to_csv(fits: &[ShiftFit], protocol: &Protocol, transform: Transform) -> 
 pub fn leaderboard_header(protocol: &Protocol) -> Vec<String> {
     let mut header: Vec<String> =
         ["role", "model", "regime", "seed", "arch", "parameters", "train_images", "epochs"].map(String::from).to_vec();
-    header.push(format!("acc_{}", protocol.id_domain));
-    header.extend(protocol.shifts.iter().map(|s| format!("acc_{s}")));
-    if let Some(generated) = &protocol.generated_eval {
-        header.push(format!("acc_{generated}"));
+    // Each value is followed by its 95% interval: `acc_val, acc_val_lo, acc_val_hi`.
+    let with_interval = |name: String| [name.clone(), format!("{name}_lo"), format!("{name}_hi")];
+    header.extend(with_interval(format!("acc_{}", protocol.id_domain)));
+    for s in &protocol.shifts {
+        header.extend(with_interval(format!("acc_{s}")));
     }
-    header.extend(protocol.shifts.iter().map(|s| format!("er_{s}")));
+    if let Some(generated) = &protocol.generated_eval {
+        header.extend(with_interval(format!("acc_{generated}")));
+    }
+    for s in &protocol.shifts {
+        header.extend(with_interval(format!("er_{s}")));
+    }
     header.extend(
         ["er_mean", "gen_degradation", "suite_hash", "git_revision", "harness_version", "device"].map(String::from),
     );
@@ -281,6 +323,11 @@ fn role_name(role: Role) -> &'static str {
         Role::Entry => "entry",
         Role::Testbed => "testbed",
     }
+}
+
+/// `value, lo, hi` with 2 decimals each (empty where missing).
+fn value_and_interval(value: Option<f64>, interval: Option<Interval>) -> [String; 3] {
+    [fixed(value, 2), fixed(interval.map(|i| i.lo), 2), fixed(interval.map(|i| i.hi), 2)]
 }
 
 fn rows_to_csv(rows: &[LeaderboardRow], protocol: &Protocol) -> Result<String> {
@@ -296,13 +343,17 @@ fn rows_to_csv(rows: &[LeaderboardRow], protocol: &Protocol) -> Result<String> {
             row.parameters.to_string(),
             row.train_images.to_string(),
             row.epochs.to_string(),
-            fixed(row.acc_id, 2),
         ];
-        fields.extend(row.acc_shifts.iter().map(|&a| fixed(a, 2)));
-        if protocol.generated_eval.is_some() {
-            fields.push(fixed(row.acc_generated, 2));
+        fields.extend(value_and_interval(row.acc_id, row.acc_id_ci));
+        for (&a, &ci) in row.acc_shifts.iter().zip(&row.acc_shifts_ci) {
+            fields.extend(value_and_interval(a, ci));
         }
-        fields.extend(row.er.iter().map(|&e| fixed(e, 2)));
+        if protocol.generated_eval.is_some() {
+            fields.extend(value_and_interval(row.acc_generated, row.acc_generated_ci));
+        }
+        for (&e, &ci) in row.er.iter().zip(&row.er_ci) {
+            fields.extend(value_and_interval(e, ci));
+        }
         fields.extend([
             fixed(row.er_mean, 2),
             fixed(row.gen_degradation, 2),
@@ -421,7 +472,9 @@ mod tests {
         assert_eq!(entry.acc_shifts, vec![Some(55.0), None]);
         assert_eq!(entry.gen_degradation, None);
         let line = lb.leaderboard_csv.lines().nth(1).unwrap();
-        assert_eq!(line, "entry,e,real,0,mlp,10,100,1,75.00,55.00,,,,,,,s,abc,0.1.0,cpu");
+        // Clopper–Pearson bounds of 150/200 and 110/200 (SciPy 1.17.1 agrees to 2 decimals).
+        assert_eq!(line, "entry,e,real,0,mlp,10,100,1,75.00,68.40,80.84,55.00,47.82,62.02,,,,,,,,,,,,,,,s,abc,0.1.0,cpu");
+        assert_eq!(entry.er_ci, vec![None, None]);
     }
 
     #[test]
@@ -438,6 +491,9 @@ mod tests {
         assert!((entry.er[0].unwrap() - want).abs() < 1e-12);
         assert_eq!(entry.er[1], None);
         assert_eq!(entry.er_mean, entry.er[0]);
+        let ci = entry.er_ci[0].unwrap();
+        assert!(ci.lo <= entry.er[0].unwrap() && entry.er[0].unwrap() <= ci.hi, "{ci:?}");
+        assert_eq!(lb.fits[0].resampled.len(), metrics::DEFAULT_RESAMPLES);
         assert_eq!(entry.gen_degradation, Some(25.0));
         // Testbed rows get their residuals too.
         assert!(lb.rows.iter().filter(|r| r.role == Role::Testbed).all(|r| r.er.iter().all(Option::is_some)));
@@ -477,8 +533,9 @@ mod tests {
         let header = lb.leaderboard_csv.lines().next().unwrap();
         assert_eq!(
             header,
-            "role,model,regime,seed,arch,parameters,train_images,epochs,acc_val,acc_v2,acc_sketch,\
-             er_v2,er_sketch,er_mean,gen_degradation,suite_hash,git_revision,harness_version,device"
+            "role,model,regime,seed,arch,parameters,train_images,epochs,acc_val,acc_val_lo,acc_val_hi,\
+             acc_v2,acc_v2_lo,acc_v2_hi,acc_sketch,acc_sketch_lo,acc_sketch_hi,er_v2,er_v2_lo,er_v2_hi,\
+             er_sketch,er_sketch_lo,er_sketch_hi,er_mean,gen_degradation,suite_hash,git_revision,harness_version,device"
         );
     }
 }

@@ -1,35 +1,61 @@
-//! A Markdown summary of a leaderboard, for READMEs and terminals.
+//! A Markdown rendering of a leaderboard, for READMEs, papers and terminals.
 
-use super::leaderboard::{fixed, Leaderboard};
+use super::leaderboard::{fixed, Leaderboard, LeaderboardRow, LEADERBOARD_SCHEMA};
+use crate::metrics::{self, Interval};
 use crate::record::Role;
 use std::fmt::Write;
 
-/// Two tables: the leaderboard entries (accuracies, mean ER, degradation) and the baseline fits.
-/// Missing values print as `–`.
+/// The regime every other regime is compared with (DESIGN.md §4, "relative gain").
+pub const REFERENCE_REGIME: &str = "real";
+
+/// Four tables over the leaderboard entries: accuracies with their Clopper–Pearson intervals,
+/// effective robustness with its bootstrap intervals (plus degradation), gains over the `real`
+/// regime of the same model and seed, and the baseline fits. Missing values print as `–`.
 pub fn markdown(lb: &Leaderboard) -> String {
     let protocol = &lb.protocol;
+    let entries: Vec<&LeaderboardRow> = lb.rows.iter().filter(|r| r.role == Role::Entry).collect();
     let mut out = String::new();
+    let key = |row: &LeaderboardRow| vec![row.model.clone(), row.regime.clone(), row.seed.to_string()];
+    let key_header = ["model", "regime", "seed"].map(String::from).to_vec();
 
-    let mut header = vec!["model".to_string(), "regime".to_string(), "seed".to_string(), protocol.id_domain.clone()];
+    let _ = writeln!(
+        out,
+        "Top-1 accuracy (%) with its exact 95% (Clopper–Pearson) interval. Built from run records; \
+         leaderboard.csv schema {LEADERBOARD_SCHEMA}.\n"
+    );
+    let mut header = key_header.clone();
+    header.push(protocol.id_domain.clone());
     header.extend(protocol.shifts.iter().cloned());
     header.extend(protocol.generated_eval.iter().cloned());
-    header.push("ER mean".to_string());
-    if protocol.generated_eval.is_some() {
-        header.push("degradation".to_string());
-    }
-    let _ = writeln!(out, "Top-1 accuracy (%), effective robustness and degradation (points), {} fit.\n", lb.transform);
-    push_row(&mut out, &header);
-    push_row(
-        &mut out,
-        &header.iter().enumerate().map(|(i, _)| if i < 3 { "---" } else { "---:" }.to_string()).collect::<Vec<_>>(),
-    );
-
-    for row in lb.rows.iter().filter(|r| r.role == Role::Entry) {
-        let mut cells = vec![row.model.clone(), row.regime.clone(), row.seed.to_string(), cell(row.acc_id)];
-        cells.extend(row.acc_shifts.iter().map(|&a| cell(a)));
+    push_table_header(&mut out, &header);
+    for row in &entries {
+        let mut cells = key(row);
+        cells.push(with_interval(row.acc_id, row.acc_id_ci));
+        cells.extend(row.acc_shifts.iter().zip(&row.acc_shifts_ci).map(|(&a, &ci)| with_interval(a, ci)));
         if protocol.generated_eval.is_some() {
-            cells.push(cell(row.acc_generated));
+            cells.push(with_interval(row.acc_generated, row.acc_generated_ci));
         }
+        push_row(&mut out, &cells);
+    }
+
+    let _ = writeln!(
+        out,
+        "\nEffective robustness (points) against the {} fit over the testbed, with its 95% bootstrap \
+         interval ({} resamples of the testbed models){}.\n",
+        lb.transform,
+        metrics::DEFAULT_RESAMPLES,
+        if protocol.generated_eval.is_some() { "; degradation = ID accuracy − generated-set accuracy" } else { "" }
+    );
+    let mut header = key_header.clone();
+    header.extend(protocol.shifts.iter().map(|s| format!("ER {s}")));
+    header.push("ER mean".into());
+    if protocol.generated_eval.is_some() {
+        header.push("degradation".into());
+    }
+    push_table_header(&mut out, &header);
+    for row in &entries {
+        let mut cells = key(row);
+        cells.extend(row.er.iter().zip(&row.er_ci).map(|(&e, &ci)| with_interval(e, ci)));
         cells.push(cell(row.er_mean));
         if protocol.generated_eval.is_some() {
             cells.push(cell(row.gen_degradation));
@@ -37,11 +63,40 @@ pub fn markdown(lb: &Leaderboard) -> String {
         push_row(&mut out, &cells);
     }
 
-    out.push('\n');
+    let gains: Vec<(&LeaderboardRow, &LeaderboardRow)> = entries
+        .iter()
+        .filter(|r| r.regime != REFERENCE_REGIME)
+        .filter_map(|r| {
+            let reference = entries
+                .iter()
+                .find(|b| b.regime == REFERENCE_REGIME && b.model == r.model && b.seed == r.seed)?;
+            Some((*r, *reference))
+        })
+        .collect();
+    if !gains.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nGain over the `{REFERENCE_REGIME}` regime of the same model and seed (points): shifted accuracy, then ER.\n"
+        );
+        let mut header = key_header.clone();
+        header.push(protocol.id_domain.clone());
+        header.extend(protocol.shifts.iter().cloned());
+        header.extend(protocol.shifts.iter().map(|s| format!("ER {s}")));
+        push_table_header(&mut out, &header);
+        let gain = |reference: Option<f64>, value: Option<f64>| cell(reference.zip(value).map(|(r, v)| metrics::gain_over(r, v)));
+        for (row, reference) in gains {
+            let mut cells = key(row);
+            cells.push(gain(reference.acc_id, row.acc_id));
+            cells.extend(row.acc_shifts.iter().zip(&reference.acc_shifts).map(|(&v, &r)| gain(r, v)));
+            cells.extend(row.er.iter().zip(&reference.er).map(|(&v, &r)| gain(r, v)));
+            push_row(&mut out, &cells);
+        }
+    }
+
+    let _ = writeln!(out, "\nBaseline fits, `{}(shift) = slope · {}(ID) + intercept` over the testbed models.\n", lb.transform, lb.transform);
     push_row(&mut out, &["shift", "testbed models", "slope", "intercept", "r"].map(String::from));
     push_row(&mut out, &["---", "---:", "---:", "---:", "---:"].map(String::from));
     for f in &lb.fits {
-        let dash = |s: String| if s.is_empty() { "–".to_string() } else { s };
         push_row(
             &mut out,
             &[
@@ -56,13 +111,30 @@ pub fn markdown(lb: &Leaderboard) -> String {
     out
 }
 
+/// `98.20 [97.36, 98.85]`, or just the value when there is no interval.
+fn with_interval(value: Option<f64>, interval: Option<Interval>) -> String {
+    match (value, interval) {
+        (Some(_), Some(i)) => format!("{} [{}, {}]", cell(value), fixed(Some(i.lo), 2), fixed(Some(i.hi), 2)),
+        _ => cell(value),
+    }
+}
+
 fn cell(x: Option<f64>) -> String {
-    let s = fixed(x, 2);
+    dash(fixed(x, 2))
+}
+
+fn dash(s: String) -> String {
     if s.is_empty() {
         "–".to_string()
     } else {
         s
     }
+}
+
+/// The header row and the alignment row: the three key columns left, numbers right.
+fn push_table_header(out: &mut String, header: &[String]) {
+    push_row(out, header);
+    push_row(out, &header.iter().enumerate().map(|(i, _)| if i < 3 { "---" } else { "---:" }.to_string()).collect::<Vec<_>>());
 }
 
 fn push_row(out: &mut String, cells: &[String]) {

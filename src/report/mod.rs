@@ -1,13 +1,16 @@
-//! Reports built from run records: the leaderboard CSVs and a Markdown summary.
+//! Reports built from run records: the leaderboard CSVs, a Markdown rendering and the
+//! effective-robustness plots.
 //!
 //! Building is pure (`build`: records in, strings and typed rows out); reading records and
 //! writing the CSVs are the only I/O, kept at the edges (`load_records`, `write`).
 
 mod leaderboard;
 mod markdown;
+pub mod plot;
 mod records;
 
-pub use leaderboard::{build, leaderboard_header, Leaderboard, LeaderboardRow, ShiftFit};
+pub(crate) use leaderboard::fixed;
+pub use leaderboard::{build, leaderboard_header, Leaderboard, LeaderboardRow, ShiftFit, BOOTSTRAP_SEED, LEADERBOARD_SCHEMA};
 pub use markdown::markdown;
 pub use records::load_records;
 
@@ -20,9 +23,15 @@ pub const LEADERBOARD_FILE: &str = "leaderboard.csv";
 /// File name of the baseline fits inside a results folder.
 pub const FITS_FILE: &str = "fits.csv";
 
-/// Writes `dir/leaderboard.csv` and `dir/fits.csv`, each atomically.
+/// File name of the Markdown rendering inside a results folder.
+pub const MARKDOWN_FILE: &str = "leaderboard.md";
+
+/// Writes `dir/leaderboard.csv`, `dir/fits.csv`, `dir/leaderboard.md` and the figures
+/// `dir/plots/<shift>.svg|png`, each file atomically.
 pub fn write(dir: &Path, lb: &Leaderboard) -> Result<()> {
     write_atomic(&dir.join(LEADERBOARD_FILE), lb.leaderboard_csv.as_bytes())?;
     write_atomic(&dir.join(FITS_FILE), lb.fits_csv.as_bytes())?;
+    write_atomic(&dir.join(MARKDOWN_FILE), markdown(lb).as_bytes())?;
+    plot::write_plots(dir, lb)?;
     Ok(())
 }
