@@ -4,7 +4,7 @@
 
 use crate::fetch::{self, Cache, CacheState, FetchError, FetchOptions, Source};
 use crate::lock::{list, Artifact, Lock, Pin};
-use crate::suite::{line_col, Suite, SuiteError};
+use crate::suite::{error_at, Suite};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -122,20 +122,13 @@ pub fn suite_artifacts<'l>(suite: &Suite, lock: &'l Lock) -> Result<Vec<&'l Arti
             Some(a) => out.push(a),
             None => {
                 let text = std::fs::read_to_string(&suite.path).unwrap_or_default();
-                let (line, column) = line_col(&text, name.span().start);
-                return Err(SuiteError {
-                    file: suite.path.clone(),
-                    line,
-                    column,
-                    key: "suite.artifacts".into(),
-                    message: format!(
-                        "`{}` is not an artifact of {}; defined: {}",
-                        name.get_ref(),
-                        lock.path.display(),
-                        list(lock.artifacts.iter().map(|a| a.name.as_str()))
-                    ),
-                }
-                .into());
+                let message = format!(
+                    "`{}` is not an artifact of {}; defined: {}",
+                    name.get_ref(),
+                    lock.path.display(),
+                    list(lock.artifacts.iter().map(|a| a.name.as_str()))
+                );
+                return Err(error_at(&suite.path, &text, name.span(), "suite.artifacts", message).into());
             }
         }
     }

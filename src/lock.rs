@@ -6,7 +6,7 @@
 //! unpinned artifact is never used until `shiftbench lock pin NAME` records its hash, so the
 //! state is always visible and never silently trusted.
 
-use crate::suite::{key_at, line_col, missing_field, SuiteError};
+use crate::suite::{error_at, parse_toml, SuiteError};
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::fmt;
@@ -161,16 +161,7 @@ impl Lock {
 
     /// Parses and validates lock text; `path` is only used in messages.
     pub fn parse(text: &str, path: &Path) -> Result<Lock, SuiteError> {
-        let file: LockFile = toml::from_str(text).map_err(|e| {
-            let span = e.span().unwrap_or(0..0);
-            let at = key_at(text, span.start);
-            let key = match (missing_field(e.message()), at) {
-                (Some(field), Some(table)) => format!("{table}.{field}"),
-                (Some(field), None) => field,
-                (None, at) => at.unwrap_or_else(|| "?".into()),
-            };
-            error_at(path, text, span, key, e.message().trim().to_string())
-        })?;
+        let file: LockFile = parse_toml(text, path)?;
         let v = Validator { text, path };
         if *file.version.get_ref() != LOCK_VERSION {
             return Err(v.err(&file.version, "version", format!("this harness reads lock version {LOCK_VERSION}")));
@@ -228,11 +219,6 @@ fn line_range(text: &str, offset: usize) -> std::ops::Range<usize> {
     let start = text[..offset].rfind('\n').map(|i| i + 1).unwrap_or(0);
     let end = text[offset..].find('\n').map(|i| offset + i + 1).unwrap_or(text.len());
     start..end
-}
-
-fn error_at(path: &Path, text: &str, span: std::ops::Range<usize>, key: impl Into<String>, message: String) -> SuiteError {
-    let (line, column) = line_col(text, span.start);
-    SuiteError { file: path.to_path_buf(), line, column, key: key.into(), message }
 }
 
 struct Validator<'a> {

@@ -7,7 +7,7 @@
 
 use crate::er::{AccuracyTable, ErReport, ErRow, Pairing, PairingFit};
 use crate::metrics::{self, LinearFit, Transform};
-use crate::suite::{key_at, line_col, missing_field, SuiteError};
+use crate::suite::{error_at, parse_toml, SuiteError};
 use serde::Deserialize;
 use std::path::Path;
 use toml::Spanned;
@@ -51,20 +51,8 @@ pub fn load(path: &Path) -> anyhow::Result<Vec<ReferenceFit>> {
 
 /// Parses and validates reference-fits text; `path` is only used in messages.
 pub fn parse(text: &str, path: &Path) -> Result<Vec<ReferenceFit>, SuiteError> {
-    let error = |span: std::ops::Range<usize>, key: String, message: String| {
-        let (line, column) = line_col(text, span.start);
-        SuiteError { file: path.to_path_buf(), line, column, key, message }
-    };
-    let file: ReferenceFitsFile = toml::from_str(text).map_err(|e| {
-        let span = e.span().unwrap_or(0..0);
-        let at = key_at(text, span.start);
-        let key = match (missing_field(e.message()), at) {
-            (Some(field), Some(table)) => format!("{table}.{field}"),
-            (Some(field), None) => field,
-            (None, at) => at.unwrap_or_else(|| "?".into()),
-        };
-        error(span, key, e.message().trim().to_string())
-    })?;
+    let error = |span: std::ops::Range<usize>, key: String, message: String| error_at(path, text, span, key, message);
+    let file: ReferenceFitsFile = parse_toml(text, path)?;
     if file.reference_fits.is_empty() {
         return Err(error(0..0, "reference_fits".into(), "no fits; add at least one [[reference_fits]] table".into()));
     }

@@ -285,17 +285,7 @@ impl Suite {
 
     /// Parses and validates suite text; `path` is only used in messages and provenance.
     pub fn parse(text: &str, path: &Path) -> Result<Suite, SuiteError> {
-        let spec: SuiteFile = toml::from_str(text).map_err(|e| {
-            let span = e.span().unwrap_or(0..0);
-            let at = key_at(text, span.start);
-            // A missing key has no position of its own: name it inside the table that lacks it.
-            let key = match (missing_field(e.message()), at) {
-                (Some(field), Some(table)) => format!("{table}.{field}"),
-                (Some(field), None) => field,
-                (None, at) => at.unwrap_or_else(|| "?".into()),
-            };
-            error_at(path, text, span, key, e.message().trim().to_string())
-        })?;
+        let spec: SuiteFile = parse_toml(text, path)?;
         let suite = Suite { path: path.to_path_buf(), hash: crate::fsutil::sha256_hex(text.as_bytes()), spec };
         Validator { text, path }.validate(&suite.spec)?;
         Ok(suite)
@@ -335,6 +325,22 @@ impl Suite {
     }
 }
 
+/// Deserialises strict TOML (suites, the lock file, reference fits) into `T`, turning serde's
+/// complaint into a [`SuiteError`] that names the file, position and dotted key.
+pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result<T, SuiteError> {
+    toml::from_str(text).map_err(|e| {
+        let span = e.span().unwrap_or(0..0);
+        let at = key_at(text, span.start);
+        // A missing key has no position of its own: name it inside the table that lacks it.
+        let key = match (missing_field(e.message()), at) {
+            (Some(field), Some(table)) => format!("{table}.{field}"),
+            (Some(field), None) => field,
+            (None, at) => at.unwrap_or_else(|| "?".into()),
+        };
+        error_at(path, text, span, key, e.message().trim().to_string())
+    })
+}
+
 /// Line and column (1-based) of a byte offset.
 pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
@@ -346,7 +352,7 @@ pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
 
 /// The dotted key whose value sits at `offset`: the enclosing table header plus the key on that
 /// line, e.g. `domains.size`.
-pub(crate) fn key_at(text: &str, offset: usize) -> Option<String> {
+fn key_at(text: &str, offset: usize) -> Option<String> {
     let (line_no, _) = line_col(text, offset);
     let lines: Vec<&str> = text.lines().collect();
     let line = lines.get(line_no.checked_sub(1)?)?;
@@ -370,12 +376,12 @@ pub(crate) fn key_at(text: &str, offset: usize) -> Option<String> {
     })
 }
 
-pub(crate) fn missing_field(message: &str) -> Option<String> {
+fn missing_field(message: &str) -> Option<String> {
     let rest = message.split("missing field `").nth(1)?;
     Some(rest.split('`').next()?.to_string())
 }
 
-fn error_at(path: &Path, text: &str, span: std::ops::Range<usize>, key: impl Into<String>, message: String) -> SuiteError {
+pub(crate) fn error_at(path: &Path, text: &str, span: std::ops::Range<usize>, key: impl Into<String>, message: String) -> SuiteError {
     let (line, column) = line_col(text, span.start);
     SuiteError { file: path.to_path_buf(), line, column, key: key.into(), message }
 }
