@@ -287,40 +287,18 @@ fn download(a: &Artifact, expected: &Expected, part: &Path, cache: &Cache, net: 
     let client = http_client(net)?;
     let pb = crate::progress::bytes_bar(expected.bytes, &a.name);
     for url in &a.urls {
-        let mut backoff = net.first_backoff;
-        for attempt in 1..=net.attempts_per_url.max(1) {
-            let mut partial = PartialFile::open(part)?;
-            pb.set_position(partial.len);
-            match transfer(&client, url, &mut partial, expected.bytes, &pb) {
-                Ok(()) => {
-                    let (sha, len, md5) = partial.finish()?;
-                    match check(expected, &sha, len, md5.as_deref()) {
-                        Ok(()) => {
-                            pb.finish_and_clear();
-                            return Ok(url.clone());
-                        }
-                        Err(why) => {
-                            let to = cache.quarantine(part, &a.file, &sha)?;
-                            let msg = format!("{url}: {why}; the downloaded file was moved to {} and will not be used", to.display());
-                            eprintln!("error: artifact `{}`: {msg}", a.name);
-                            problems.push(msg);
-                            break;
-                        }
-                    }
-                }
-                Err(Attempt::NextUrl(why)) => {
-                    problems.push(format!("{url}: {why}"));
-                    break;
-                }
-                Err(Attempt::Retry(why)) => {
-                    if attempt == net.attempts_per_url.max(1) {
-                        problems.push(format!("{url}: {why} (gave up after {attempt} attempts)"));
-                        break;
-                    }
-                    eprintln!("warning: {} attempt {attempt} from {url}: {why}; retrying in {:.1} s", a.name, backoff.as_secs_f64());
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(net.max_backoff);
-                }
+        let Some(partial) = transfer_with_retries(&client, a, url, part, expected.bytes, net, &pb, problems)? else { continue };
+        let (sha, len, md5) = partial.finish()?;
+        match check(expected, &sha, len, md5.as_deref()) {
+            Ok(()) => {
+                pb.finish_and_clear();
+                return Ok(url.clone());
+            }
+            Err(why) => {
+                let to = cache.quarantine(part, &a.file, &sha)?;
+                let msg = format!("{url}: {why}; the downloaded file was moved to {} and will not be used", to.display());
+                eprintln!("error: artifact `{}`: {msg}", a.name);
+                problems.push(msg);
             }
         }
     }
@@ -335,6 +313,45 @@ fn download(a: &Artifact, expected: &Expected, part: &Path, cache: &Cache, net: 
         if problems.is_empty() { "no URL to try".to_string() } else { problems.join("\n  ") }
     )
     .into())
+}
+
+/// Downloads (resuming) from one URL until the transfer completes, with up to
+/// `net.attempts_per_url` tries and exponential backoff. Returns the completed partial file, or
+/// `None` after recording in `problems` why this URL gave up (the caller moves to the next one).
+#[allow(clippy::too_many_arguments)]
+fn transfer_with_retries(
+    client: &reqwest::blocking::Client,
+    a: &Artifact,
+    url: &str,
+    part: &Path,
+    bytes: Option<u64>,
+    net: &NetConfig,
+    pb: &indicatif::ProgressBar,
+    problems: &mut Vec<String>,
+) -> Result<Option<PartialFile>> {
+    let attempts = net.attempts_per_url.max(1);
+    let mut backoff = net.first_backoff;
+    for attempt in 1..=attempts {
+        let mut partial = PartialFile::open(part)?;
+        pb.set_position(partial.len);
+        match transfer(client, url, &mut partial, bytes, pb) {
+            Ok(()) => return Ok(Some(partial)),
+            Err(Attempt::NextUrl(why)) => {
+                problems.push(format!("{url}: {why}"));
+                return Ok(None);
+            }
+            Err(Attempt::Retry(why)) if attempt == attempts => {
+                problems.push(format!("{url}: {why} (gave up after {attempt} attempts)"));
+                return Ok(None);
+            }
+            Err(Attempt::Retry(why)) => {
+                eprintln!("warning: {} attempt {attempt} from {url}: {why}; retrying in {:.1} s", a.name, backoff.as_secs_f64());
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(net.max_backoff);
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// One HTTP client for a whole fetch: rustls with the ring provider, no content decoding
@@ -642,28 +659,10 @@ fn download_unverified(a: &Artifact, part: &Path, net: &NetConfig, problems: &mu
     let client = http_client(net)?;
     let pb = crate::progress::bytes_bar(None, &a.name);
     for url in &a.urls {
-        let mut backoff = net.first_backoff;
-        for attempt in 1..=net.attempts_per_url.max(1) {
-            let mut partial = PartialFile::open(part)?;
-            match transfer(&client, url, &mut partial, None, &pb) {
-                Ok(()) => {
-                    partial.finish()?;
-                    pb.finish_and_clear();
-                    return Ok(url.clone());
-                }
-                Err(Attempt::NextUrl(why)) => {
-                    problems.push(format!("{url}: {why}"));
-                    break;
-                }
-                Err(Attempt::Retry(why)) => {
-                    if attempt == net.attempts_per_url.max(1) {
-                        problems.push(format!("{url}: {why} (gave up after {attempt} attempts)"));
-                        break;
-                    }
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(net.max_backoff);
-                }
-            }
+        if let Some(partial) = transfer_with_retries(&client, a, url, part, None, net, &pb, problems)? {
+            partial.finish()?;
+            pb.finish_and_clear();
+            return Ok(url.clone());
         }
     }
     pb.finish_and_clear();
