@@ -12,7 +12,7 @@ use crate::generate::{generate_set, ProceduralGenerator};
 use crate::model::{ResNet, ResNetConfig};
 use crate::record::{record_file_name, DomainRole, Protocol, Provenance, Role, RunRecord, TrainSummary, RECORD_SCHEMA};
 use crate::suite::{Augment, DomainSpec, GeneratedSpec, ModelSpec, Suite};
-use crate::train::{predict, train, TrainConfig};
+use crate::train::{predict, steps_per_epoch, train, TrainConfig};
 use anyhow::{Context, Result};
 use candle_core::Device;
 use indicatif::MultiProgress;
@@ -341,13 +341,15 @@ impl JobContext<'_> {
     }
 
     fn run_job(&self, job: &Job) -> Result<JobOutcome> {
-        let train_hash = crate::fsutil::sha256_hex(self.train_key(job).to_string().as_bytes());
-        let pending: Vec<&(String, DomainRole)> = self
+        let train_key = self.train_key(job);
+        let train_hash = crate::fsutil::sha256_hex(train_key.to_string().as_bytes());
+        let pending: Vec<(&str, DomainRole, String)> = self
             .eval_sets
             .iter()
-            .filter(|(set, _)| {
+            .map(|(set, role)| (set.as_str(), *role, self.record_key(&train_hash, set)))
+            .filter(|(set, _, key)| {
                 let path = self.out.join(record_file_name(job.role, &job.name, &job.regime, job.seed, set));
-                !record_matches(&path, &self.record_key(&train_hash, set))
+                !record_matches(&path, key)
             })
             .collect();
         if pending.is_empty() {
@@ -357,15 +359,16 @@ impl JobContext<'_> {
         let mut model = ResNet::new(job.model.clone(), crate::rng::derive_seed(job.config.seed, "init", 0), self.device)?;
         let checkpoint = self.work.join("checkpoints").join(format!("{train_hash}.safetensors"));
         let meta_path = checkpoint.with_extension("json");
-        let train_images = self.training_set(job);
         let (trained, final_loss) = if checkpoint.exists() && meta_path.exists() {
             model.load(&checkpoint)?;
-            let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta_path)?)
-                .with_context(|| format!("{} is corrupt; delete it and its .safetensors to retrain", meta_path.display()))?;
-            (false, meta["final_loss"].as_f64().unwrap_or(f64::NAN))
+            let corrupt = || format!("{} is corrupt; delete it and its .safetensors to retrain", meta_path.display());
+            let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta_path)?).with_context(corrupt)?;
+            (false, meta["final_loss"].as_f64().with_context(corrupt)?)
         } else {
+            // Only a job that trains needs its images gathered into one set.
+            let train_images = self.training_set(job);
             let label = format!("{}/{}", job.name, job.regime);
-            let steps = (train_images.len() / job.config.batch_size.min(train_images.len())).max(1) as u64 * job.config.epochs as u64;
+            let steps = steps_per_epoch(train_images.len(), job.config.batch_size) as u64 * job.config.epochs as u64;
             let pb = self.multi.add(crate::progress::bar(steps, &label));
             let outcome = train(&mut model, &train_images, &job.config, self.device, |_, _, loss| {
                 pb.inc(1);
@@ -373,21 +376,21 @@ impl JobContext<'_> {
             })?;
             pb.finish_and_clear();
             model.save(&checkpoint)?;
-            crate::fsutil::write_atomic(&meta_path, json!({"final_loss": outcome.final_loss, "key": self.train_key(job)}).to_string().as_bytes())?;
+            crate::fsutil::write_atomic(&meta_path, json!({"final_loss": outcome.final_loss, "key": train_key}).to_string().as_bytes())?;
             (true, outcome.final_loss)
         };
 
         let summary = TrainSummary {
             arch: job.model.describe(),
             parameters: model.parameter_count(),
-            train_images: train_images.len() as u64,
+            train_images: job_train_images(job, self.datasets) as u64,
             epochs: job.config.epochs,
             final_loss: round_to(final_loss, 6),
         };
-        for (set, role) in &pending {
-            let data = &self.datasets[set.as_str()].images;
+        for (set, role, key) in &pending {
+            let data = &self.datasets[*set].images;
             let predictions = predict(&mut model, data, self.device)?;
-            let record = self.record(job, set, *role, data, &predictions, &summary, &train_hash);
+            let record = self.record(job, set, *role, data, &predictions, &summary, key);
             let path = self.out.join(record.file_name());
             let mut text = serde_json::to_string_pretty(&record)?;
             text.push('\n');
@@ -408,7 +411,7 @@ impl JobContext<'_> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn record(&self, job: &Job, set: &str, role: DomainRole, data: &ImageSet, predictions: &[u32], summary: &TrainSummary, train_hash: &str) -> RunRecord {
+    fn record(&self, job: &Job, set: &str, role: DomainRole, data: &ImageSet, predictions: &[u32], summary: &TrainSummary, record_key: &str) -> RunRecord {
         let mut per_class_total = vec![0u64; self.class_count];
         let mut per_class_correct = vec![0u64; self.class_count];
         for (&p, &l) in predictions.iter().zip(&data.labels) {
@@ -437,7 +440,7 @@ impl JobContext<'_> {
                 git_revision: crate::GIT_REVISION.to_string(),
                 suite_hash: self.suite_hash.clone(),
                 lock_hash: "none".to_string(),
-                job_hash: self.record_key(train_hash, set),
+                job_hash: record_key.to_string(),
                 device: self.device_name.to_string(),
             },
         }

@@ -147,6 +147,12 @@ pub struct TrainOutcome {
     pub steps: u64,
 }
 
+/// Optimiser steps per epoch over `n` images. The last incomplete batch is dropped: tiny
+/// batches make batch-norm statistics erratic.
+pub fn steps_per_epoch(n: usize, batch_size: usize) -> usize {
+    (n / batch_size.min(n).max(1)).max(1)
+}
+
 /// Fits `model` on `data` for `cfg.epochs` epochs. `on_step` is called after every step with
 /// (step, total steps, loss) — progress bars hang off it.
 pub fn train(model: &mut ResNet, data: &ImageSet, cfg: &TrainConfig, device: &Device, mut on_step: impl FnMut(u64, u64, f64)) -> Result<TrainOutcome> {
@@ -155,8 +161,7 @@ pub fn train(model: &mut ResNet, data: &ImageSet, cfg: &TrainConfig, device: &De
     let mut opt = Sgd::new(model.params(), cfg.momentum, cfg.nesterov, cfg.weight_decay);
     let n = data.len();
     let batch = cfg.batch_size.min(n);
-    // Drop the last incomplete batch: tiny batches make batch-norm statistics erratic.
-    let steps_per_epoch = (n / batch).max(1);
+    let steps_per_epoch = steps_per_epoch(n, cfg.batch_size);
     let total_steps = steps_per_epoch as u64 * cfg.epochs as u64;
     let mut step = 0u64;
     let mut last_epoch_loss = 0.0;
