@@ -486,20 +486,9 @@ impl PartialFile {
         let dir = path.parent().expect("cache paths have a parent");
         fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let mut file = OpenOptions::new().read(true).append(true).create(true).open(path).with_context(|| format!("cannot open {}", path.display()))?;
-        let mut sha = Sha256::new();
-        let mut md5 = md5::Md5::new();
-        let mut len = 0u64;
-        let mut buf = vec![0u8; 1 << 16];
         file.rewind()?;
-        loop {
-            let n = file.read(&mut buf).with_context(|| format!("cannot read {}", path.display()))?;
-            if n == 0 {
-                break;
-            }
-            sha.update(&buf[..n]);
-            md5.update(&buf[..n]);
-            len += n as u64;
-        }
+        // Resuming continues the hashes over the bytes already on disk.
+        let (sha, md5, len) = hash_reader(&mut file, path)?;
         Ok(Self { file, sha, md5, len })
     }
 
@@ -545,10 +534,17 @@ fn copy_hashing(src: &Path, dst: &Path) -> Result<(String, u64, Option<String>)>
 /// sha256 and md5 of a file, read in chunks. Returns (sha256, length, md5).
 pub fn hash_file(path: &Path) -> Result<(String, u64, String)> {
     let mut f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let (sha, md5, len) = hash_reader(&mut f, path)?;
+    Ok((hex::encode(sha.finalize()), len, hex::encode(md5.finalize())))
+}
+
+/// Feeds everything `reader` yields into fresh sha256 and md5 states, in chunks; returns the
+/// states (still open for more bytes) and the byte count. `path` names the source in errors.
+fn hash_reader(reader: &mut impl Read, path: &Path) -> Result<(Sha256, md5::Md5, u64)> {
     let (mut sha, mut md5, mut len) = (Sha256::new(), md5::Md5::new(), 0u64);
     let mut buf = vec![0u8; 1 << 16];
     loop {
-        let n = f.read(&mut buf).with_context(|| format!("cannot read {}", path.display()))?;
+        let n = reader.read(&mut buf).with_context(|| format!("cannot read {}", path.display()))?;
         if n == 0 {
             break;
         }
@@ -556,7 +552,7 @@ pub fn hash_file(path: &Path) -> Result<(String, u64, String)> {
         md5.update(&buf[..n]);
         len += n as u64;
     }
-    Ok((hex::encode(sha.finalize()), len, hex::encode(md5.finalize())))
+    Ok((sha, md5, len))
 }
 
 /// An exclusive lock on one artifact, held for the whole fetch (released when dropped).
