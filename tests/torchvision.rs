@@ -64,7 +64,7 @@ fn a_torchvision_file_of_another_shape_is_refused_by_name() {
 }
 
 /// Full-width ResNet-18 and ResNet-50 (45 and 100 MB, too large to commit), made on the spot by
-/// the fixture script. Opt-in: set SHIFTBENCH_TORCH_PYTHON to a python with torch, torchvision
+/// the fixture script, and one of our checkpoints read by PyTorch. Opt-in: set SHIFTBENCH_TORCH_PYTHON to a python with torch, torchvision
 /// and safetensors.
 #[test]
 fn full_width_resnets_match_pytorch_when_torch_is_available() {
@@ -85,4 +85,23 @@ fn full_width_resnets_match_pytorch_when_torch_is_available() {
         let rel = relative_difference(dir.path(), arch.name(), arch.config(1000, 64));
         assert!(rel < TOLERANCE, "{}: relative difference {rel:e}", arch.name());
     }
+
+    // The other direction: a checkpoint we wrote, after a training step moved its batch-norm
+    // statistics, loads strictly into torchvision's module and gives our logits there.
+    let config = narrow(BlockKind::Basic, vec![2, 2, 2, 2], 8);
+    let mut ours = ResNet::new(config.clone(), 3, &Device::Cpu).unwrap();
+    let x = tensor(&dir.path().join("input.safetensors"), "input").permute((0, 2, 3, 1)).unwrap().contiguous().unwrap();
+    ours.forward(&x, true).unwrap();
+    ours.save(&dir.path().join("ours.safetensors")).unwrap();
+    let status = std::process::Command::new(&python)
+        .arg(fixtures().join("make_fixture.py"))
+        .arg("--out")
+        .arg(dir.path())
+        .args(["--model", "resnet18-w8", "--load"])
+        .arg(dir.path().join("ours.safetensors"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "PyTorch could not load our checkpoint: {status}");
+    let rel = relative_difference(dir.path(), "ours", config);
+    assert!(rel < TOLERANCE, "our checkpoint in PyTorch: relative difference {rel:e}");
 }
