@@ -360,7 +360,8 @@ impl JobContext<'_> {
         let checkpoint = self.work.join("checkpoints").join(format!("{train_hash}.safetensors"));
         let meta_path = checkpoint.with_extension("json");
         let (trained, final_loss) = if checkpoint.exists() && meta_path.exists() {
-            model.load(&checkpoint)?;
+            // A checkpoint from before torchvision naming has the right key but other tensor names.
+            model.load(&checkpoint).with_context(|| format!("delete {} and {} to retrain this job", checkpoint.display(), meta_path.display()))?;
             let corrupt = || format!("{} is corrupt; delete it and its .safetensors to retrain", meta_path.display());
             let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta_path)?).with_context(corrupt)?;
             (false, meta["final_loss"].as_f64().with_context(corrupt)?)
