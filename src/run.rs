@@ -9,7 +9,7 @@
 use crate::data::procedural::render_domain;
 use crate::data::ImageSet;
 use crate::generate::{generate_set, ProceduralGenerator};
-use crate::model::{ResNet, ResNetConfig};
+use crate::model::{ArchConfig, ResNet};
 use crate::record::{record_file_name, DomainRole, Protocol, Provenance, Role, RunRecord, TrainSummary, RECORD_SCHEMA};
 use crate::suite::{Augment, DomainSpec, GeneratedSpec, ModelSpec, Suite};
 use crate::train::{predict, steps_per_epoch, train, TrainConfig};
@@ -59,7 +59,7 @@ struct Job {
     role: Role,
     /// Row name: the model for entries, the member name for testbed models.
     name: String,
-    model: ResNetConfig,
+    model: ArchConfig,
     regime: String,
     train_sets: Vec<String>,
     train_fraction: f64,
@@ -223,8 +223,8 @@ fn make_generated_set(suite: &Suite, g: &GeneratedSpec, seed: u64, classes: &[us
     Ok(Dataset { name, images, key })
 }
 
-fn model_config(m: &ModelSpec, classes: usize, size: u32) -> ResNetConfig {
-    ResNetConfig { width: *m.width.get_ref(), blocks: *m.blocks.get_ref(), stages: *m.stages.get_ref(), num_classes: classes, image_size: size as usize }
+fn model_config(m: &ModelSpec, classes: usize, size: u32) -> ArchConfig {
+    m.arch(classes, size as usize)
 }
 
 fn plan_jobs(suite: &Suite, seed: u64, profile: &Profile) -> Vec<Job> {
@@ -291,7 +291,7 @@ fn job_train_images(job: &Job, datasets: &BTreeMap<String, Dataset>) -> usize {
 
 /// Rough cost of a job (image-steps × a width factor), for scheduling only.
 fn job_cost(job: &Job, datasets: &BTreeMap<String, Dataset>) -> u64 {
-    (job_train_images(job, datasets) as u64) * job.config.epochs as u64 * (job.model.width * job.model.width * job.model.blocks) as u64
+    (job_train_images(job, datasets) as u64) * job.config.epochs as u64 * job.model.cost_factor()
 }
 
 fn short_hash(v: &serde_json::Value) -> String {
@@ -324,7 +324,7 @@ impl JobContext<'_> {
         let c = &job.config;
         json!({
             "harness": crate::HARNESS_VERSION,
-            "model": {"width": job.model.width, "blocks": job.model.blocks, "stages": job.model.stages, "classes": job.model.num_classes},
+            "model": job.model.key(),
             "train_sets": job.train_sets.iter().map(|s| &self.datasets[s].key).collect::<Vec<_>>(),
             "train_fraction": job.train_fraction,
             "config": {
@@ -360,7 +360,8 @@ impl JobContext<'_> {
         let checkpoint = self.work.join("checkpoints").join(format!("{train_hash}.safetensors"));
         let meta_path = checkpoint.with_extension("json");
         let (trained, final_loss) = if checkpoint.exists() && meta_path.exists() {
-            model.load(&checkpoint)?;
+            // A checkpoint from before torchvision naming has the right key but other tensor names.
+            model.load(&checkpoint).with_context(|| format!("delete {} and {} to retrain this job", checkpoint.display(), meta_path.display()))?;
             let corrupt = || format!("{} is corrupt; delete it and its .safetensors to retrain", meta_path.display());
             let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta_path)?).with_context(corrupt)?;
             (false, meta["final_loss"].as_f64().with_context(corrupt)?)

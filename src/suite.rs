@@ -8,6 +8,7 @@
 use crate::data::procedural::{DomainStyle, CLASS_NAMES};
 use crate::generate::TemplateSet;
 use crate::metrics::Transform;
+use crate::model::{ArchConfig, BlockKind, NamedArch, Stem};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fmt;
@@ -138,16 +139,63 @@ fn default_augment() -> Augment {
     Augment::None
 }
 
+/// A residual network. Either a torchvision architecture by `arch` (optionally with another
+/// `stem` or `width`), or one built from `width` and a depth: `blocks` × `stages`, or `layers`
+/// (blocks per stage). Without `arch` the stem is `small` and the block `basic`: the suite model.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSpec {
     pub name: Spanned<String>,
-    /// Channels of the first stage; each later stage doubles them.
-    pub width: Spanned<usize>,
-    /// Residual blocks per stage.
-    pub blocks: Spanned<usize>,
+    /// `resnet18`, `resnet34` or `resnet50`: torchvision's depth, block kind, width 64, ImageNet stem.
+    pub arch: Option<Spanned<NamedArch>>,
+    /// `imagenet` (7×7/2 conv + 3×3/2 max pool), `cifar` (3×3/1 conv) or `small` (3×3/2 conv).
+    pub stem: Option<Spanned<Stem>>,
+    /// `basic` or `bottleneck`.
+    pub block: Option<Spanned<BlockKind>>,
+    /// Residual blocks per stage, e.g. `[2, 2, 2, 2]`.
+    pub layers: Option<Spanned<Vec<usize>>>,
+    /// Channels of the first stage (before bottleneck expansion); each later stage doubles them.
+    pub width: Option<Spanned<usize>>,
+    /// Residual blocks per stage, the same in every stage.
+    pub blocks: Option<Spanned<usize>>,
     /// Number of stages (each after the first halves the resolution).
-    pub stages: Spanned<usize>,
+    pub stages: Option<Spanned<usize>>,
+    /// Scales every stage's width (rounded, at least 1).
+    pub width_multiplier: Option<Spanned<f64>>,
+    /// Scales every stage's block count (rounded, at least 1).
+    pub depth_multiplier: Option<Spanned<f64>>,
+}
+
+impl ModelSpec {
+    /// The network this entry describes, for `num_classes` classes at `image_size` pixels.
+    /// The entry must have passed validation.
+    pub fn arch(&self, num_classes: usize, image_size: usize) -> ArchConfig {
+        let mut config = match &self.arch {
+            Some(a) => a.get_ref().config(num_classes, image_size),
+            None => {
+                let layers = match &self.layers {
+                    Some(l) => l.get_ref().clone(),
+                    None => vec![*self.blocks.as_ref().expect("validated").get_ref(); *self.stages.as_ref().expect("validated").get_ref()],
+                };
+                ArchConfig {
+                    stem: Stem::Small,
+                    block: self.block.as_ref().map_or(BlockKind::Basic, |b| *b.get_ref()),
+                    layers,
+                    width: *self.width.as_ref().expect("validated").get_ref(),
+                    num_classes,
+                    image_size,
+                }
+            }
+        };
+        if let Some(stem) = &self.stem {
+            config.stem = *stem.get_ref();
+        }
+        if let Some(w) = &self.width {
+            config.width = *w.get_ref();
+        }
+        let multiplier = |m: &Option<Spanned<f64>>| m.as_ref().map_or(1.0, |v| *v.get_ref());
+        config.scaled(multiplier(&self.width_multiplier), multiplier(&self.depth_multiplier))
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -439,12 +487,7 @@ impl Validator<'_> {
             }
         }
         for m in &s.models {
-            self.positive(&m.width, "models.width")?;
-            self.positive(&m.blocks, "models.blocks")?;
-            self.positive(&m.stages, "models.stages")?;
-            if *m.stages.get_ref() > 6 {
-                return Err(self.err(&m.stages, "models.stages", "at most 6 stages (each halves the resolution)"));
-            }
+            self.check_model(m)?;
         }
         self.check_training(&s.training)?;
 
@@ -520,6 +563,63 @@ impl Validator<'_> {
             }
             if !seen.insert(c.get_ref()) {
                 return Err(self.err(c, "suite.classes", format!("class `{}` is listed twice", c.get_ref())));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_model(&self, m: &ModelSpec) -> Result<(), SuiteError> {
+        const MAX_STAGES: &str = "at most 6 stages (each halves the resolution)";
+        if let Some(w) = &m.width {
+            self.positive(w, "models.width")?;
+        }
+        if let Some(a) = &m.arch {
+            let fixed = format!("`arch = \"{}\"` fixes the depth and block; drop `arch` to set it, or use `depth_multiplier`", a.get_ref().name());
+            if let Some(l) = &m.layers {
+                return Err(self.err(l, "models.layers", fixed));
+            }
+            if let Some(b) = &m.block {
+                return Err(self.err(b, "models.block", fixed));
+            }
+            for (v, key) in [(&m.blocks, "models.blocks"), (&m.stages, "models.stages")] {
+                if let Some(v) = v {
+                    return Err(self.err(v, key, fixed));
+                }
+            }
+        } else {
+            if m.width.is_none() {
+                return Err(self.err(&m.name, "models.width", "give `width` (channels of the first stage) or an `arch` such as \"resnet18\""));
+            }
+            match (&m.layers, &m.blocks, &m.stages) {
+                (Some(l), None, None) => {
+                    if l.get_ref().is_empty() || l.get_ref().contains(&0) {
+                        return Err(self.err(l, "models.layers", "list a positive block count per stage, e.g. [2, 2, 2, 2]"));
+                    }
+                    if l.get_ref().len() > 6 {
+                        return Err(self.err(l, "models.layers", MAX_STAGES));
+                    }
+                }
+                (Some(_), Some(v), _) | (Some(_), None, Some(v)) => {
+                    return Err(self.err(v, "models.layers", "give either `layers` or `blocks` and `stages`, not both"));
+                }
+                (None, Some(b), Some(st)) => {
+                    self.positive(b, "models.blocks")?;
+                    self.positive(st, "models.stages")?;
+                    if *st.get_ref() > 6 {
+                        return Err(self.err(st, "models.stages", MAX_STAGES));
+                    }
+                }
+                (None, b, _) => {
+                    let key = if b.is_none() { "models.blocks" } else { "models.stages" };
+                    return Err(self.err(&m.name, key, "give `blocks` and `stages`, or `layers` (blocks per stage), or an `arch` such as \"resnet18\""));
+                }
+            }
+        }
+        for (v, key) in [(&m.width_multiplier, "models.width_multiplier"), (&m.depth_multiplier, "models.depth_multiplier")] {
+            if let Some(v) = v {
+                if !(*v.get_ref() > 0.0 && *v.get_ref() <= 16.0) {
+                    return Err(self.err(v, key, "must be in (0, 16]"));
+                }
             }
         }
         Ok(())

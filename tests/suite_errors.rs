@@ -122,3 +122,30 @@ fn a_missing_file_says_what_to_pass() {
     let err = Suite::load(Path::new("suites/does-not-exist.toml")).unwrap_err().to_string();
     assert!(err.contains("suites/does-not-exist.toml") && err.contains("suites/shapes.toml"), "{err}");
 }
+
+#[test]
+fn bad_model_architecture_values_are_named() {
+    // An unknown stem: serde's list of the valid ones, at the `stem` line.
+    let (text, line) = edited("name = \"resnet-w16\"", "stages = 3", "stages = 3\nstem = \"imagnet\"");
+    assert_error(&error_of(&text), line + 1, "models.stem", &["unknown variant `imagnet`", "`imagenet`", "`cifar`", "`small`"]);
+    // A named architecture fixes the depth: `blocks` beside `arch` is refused.
+    let (text, line) = edited("name = \"resnet-w16\"", "width = 16", "arch = \"resnet18\"");
+    assert_error(&error_of(&text), line + 1, "models.blocks", &["`arch = \"resnet18\"` fixes the depth"]);
+    // `layers` and `stages` say the same thing twice.
+    let (text, line) = edited("name = \"resnet-w16\"", "blocks = 1", "layers = [1, 1, 1]");
+    assert_error(&error_of(&text), line + 1, "models.layers", &["either `layers` or `blocks` and `stages`"]);
+    let (text, line) = edited("name = \"resnet-w8\"", "blocks = 1\nstages = 3", "layers = [2, 0]");
+    assert_error(&error_of(&text), line, "models.layers", &["positive block count per stage"]);
+}
+
+#[test]
+fn model_architecture_keys_build_the_network_they_name() {
+    use shiftbench::model::{BlockKind, Stem};
+    let (text, _) = edited("name = \"resnet-w16\"", "width = 16\nblocks = 1\nstages = 3", "arch = \"resnet50\"\nstem = \"cifar\"\nwidth_multiplier = 0.25");
+    let suite = Suite::parse(&text, Path::new("suites/zoo.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let arch = suite.model("resnet-w16").unwrap().arch(10, 32);
+    assert_eq!((arch.stem, arch.block, arch.layers.clone(), arch.width), (Stem::Cifar, BlockKind::Bottleneck, vec![3, 4, 6, 3], 16));
+    // The shipped models are the suite model, unchanged.
+    let shipped = Suite::parse(SHAPES, Path::new("suites/shapes.toml")).unwrap();
+    assert_eq!(shipped.model("resnet-w8").unwrap().arch(10, 32).describe(), "resnet-w8-b1-s3");
+}

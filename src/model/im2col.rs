@@ -46,7 +46,7 @@ pub struct Im2Col(pub Geometry);
 /// The adjoint of [`Im2Col`]: scatters-and-adds columns back into a `(B, H, W, C)` image.
 pub struct Col2Im(pub Geometry);
 
-fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
+pub(super) fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
     let CpuStorage::F32(data) = storage else {
         candle_core::bail!("{op} supports f32 tensors only")
     };
