@@ -16,7 +16,7 @@ use shiftbench::data::ImageSet;
 use shiftbench::model::im2col::{Geometry, Im2Col};
 use shiftbench::model::{ResNet, ResNetConfig};
 use shiftbench::suite::{Augment, Schedule};
-use shiftbench::train::{predict, train, TrainConfig};
+use shiftbench::train::{predict, train, train_with, Mix, TrainConfig, TrainData, TrainOptions};
 use std::process::Command;
 use std::time::Instant;
 
@@ -60,11 +60,16 @@ fn torch_run(python: &str, case: &Case, images: usize, threads: usize, channels_
 }
 
 /// Images/s for one training epoch and one evaluation pass over `images`.
+fn train_config(batch_size: usize, augment: Augment) -> TrainConfig {
+    TrainConfig {
+        epochs: 1, batch_size, lr: 0.1, momentum: 0.9, nesterov: false, weight_decay: 5e-4,
+        label_smoothing: 0.1, schedule: Schedule::Triangular, peak_epoch: 0.5, milestones: vec![], gamma: 0.1,
+        clip_grad_norm: None, augment, mix: Mix::Concat, seed: 0,
+    }
+}
+
 fn shiftbench_run(case: &Case, images: &ImageSet, device: &Device) -> (f64, f64) {
-    let config = TrainConfig {
-        epochs: 1, batch_size: case.batch, lr: 0.1, momentum: 0.9, nesterov: false, weight_decay: 5e-4,
-        label_smoothing: 0.1, schedule: Schedule::Triangular, peak_epoch: 0.5, augment: Augment::None, seed: 0,
-    };
+    let config = train_config(case.batch, Augment::None);
     let model_config = ResNetConfig { width: case.width, blocks: 1, stages: 3, num_classes: 10, image_size: 32 };
     let mut model = ResNet::new(model_config, 0, device).unwrap();
     let t = Instant::now();
@@ -123,6 +128,23 @@ fn main() {
                 ours_eval / torch_eval
             );
         }
+    }
+
+    // Batch assembly (decode, augment, normalise) on builder threads while the model steps,
+    // against building each batch on the training thread.
+    let model_config = ResNetConfig { width: 16, blocks: 1, stages: 3, num_classes: 10, image_size: 32 };
+    for augment in [Augment::None, Augment::Standard, Augment::Augmix] {
+        let config = train_config(64, augment);
+        let rate = |threads: usize| {
+            let mut model = ResNet::new(model_config.clone(), 0, &device).unwrap();
+            let opts = TrainOptions { loader_threads: threads, ..TrainOptions::default() };
+            let t = Instant::now();
+            train_with(&mut model, TrainData::plain(&images), &config, &opts, &device, |_, _, _| {}).unwrap();
+            images.len() as f64 / t.elapsed().as_secs_f64()
+        };
+        let rates: Vec<(usize, f64)> = [0usize, 1, 2].into_iter().map(|n| (n, median((0..runs).map(|_| rate(n)).collect()))).collect();
+        let shown: Vec<String> = rates.iter().map(|(n, r)| format!("{n} builders {r:.0} ({:.2}×)", r / rates[0].1)).collect();
+        println!("resnet-w16-b1-s3 training, augment {augment:?}: {}", shown.join(", "));
     }
 
     // The column matrix alone, forward + backward, against the candle-primitives reference.

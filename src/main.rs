@@ -156,8 +156,10 @@ fn real_main() -> Result<()> {
             let started = std::time::Instant::now();
             let summary = run_suite(&suite, &RunOptions { out: out.clone(), seed, quick, jobs })?;
             println!(
-                "{} jobs: {} trained, {} re-evaluated from checkpoints, {} already done; {} records written in {:.1} s",
-                summary.jobs, summary.trained, summary.evaluated_from_checkpoint, summary.skipped, summary.records_written,
+                "{} jobs: {} trained{}, {} re-evaluated from checkpoints, {} already done; {} records written in {:.1} s",
+                summary.jobs, summary.trained,
+                if summary.resumed_mid_training > 0 { format!(" ({} resumed mid-training)", summary.resumed_mid_training) } else { String::new() },
+                summary.evaluated_from_checkpoint, summary.skipped, summary.records_written,
                 started.elapsed().as_secs_f64()
             );
             print_leaderboard(&out)

@@ -39,6 +39,10 @@ pub struct Protocol {
     pub generated_eval: Option<String>,
     /// `logit`, `probit` or `linear`.
     pub transform: String,
+    /// Predictions averaged over each image and its mirror. Left out of the file when off, so
+    /// records (and the job keys hashed from them) of suites without it are unchanged.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub flip_tta: bool,
 }
 
 /// Provenance of a record: which code, suite and data produced it.

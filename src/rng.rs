@@ -66,6 +66,43 @@ impl Stream {
         (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
     }
 
+    /// Gamma(`shape`, scale 1) draw, `shape > 0` (Marsaglia & Tsang 2000). Shapes below one use
+    /// the boost `Gamma(a) = Gamma(a + 1) · U^(1/a)`, which keeps the squeeze test valid.
+    pub fn gamma(&mut self, shape: f64) -> f64 {
+        assert!(shape > 0.0 && shape.is_finite(), "Stream::gamma needs a positive finite shape");
+        if shape < 1.0 {
+            let boost = self.unit().max(f64::MIN_POSITIVE).powf(1.0 / shape);
+            return self.gamma(shape + 1.0) * boost;
+        }
+        let d = shape - 1.0 / 3.0;
+        let c = 1.0 / (9.0 * d).sqrt();
+        loop {
+            let x = self.normal();
+            let v = (1.0 + c * x).powi(3);
+            if v <= 0.0 {
+                continue;
+            }
+            let u = self.unit();
+            if u < 1.0 - 0.0331 * x.powi(4) || u.max(f64::MIN_POSITIVE).ln() < 0.5 * x * x + d * (1.0 - v + v.ln()) {
+                return d * v;
+            }
+        }
+    }
+
+    /// Beta(`a`, `b`) draw as `X / (X + Y)` with independent gammas.
+    pub fn beta(&mut self, a: f64, b: f64) -> f64 {
+        let x = self.gamma(a);
+        let y = self.gamma(b);
+        x / (x + y)
+    }
+
+    /// Dirichlet draw with the given concentrations: normalised independent gammas.
+    pub fn dirichlet(&mut self, alphas: &[f64]) -> Vec<f64> {
+        let draws: Vec<f64> = alphas.iter().map(|&a| self.gamma(a)).collect();
+        let total: f64 = draws.iter().sum();
+        draws.iter().map(|g| g / total).collect()
+    }
+
     /// One element of a non-empty slice, uniformly.
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len() as u64) as usize]
@@ -97,6 +134,38 @@ mod tests {
         assert_ne!(Stream::new(7, "x", 3).next_u64(), Stream::new(7, "y", 3).next_u64());
         assert_ne!(Stream::new(7, "x", 3).next_u64(), Stream::new(7, "x", 4).next_u64());
         assert_ne!(Stream::new(7, "x", 3).next_u64(), Stream::new(8, "x", 3).next_u64());
+    }
+
+    /// Sample mean and variance of `n` draws.
+    fn moments(n: usize, mut draw: impl FnMut() -> f64) -> (f64, f64) {
+        let xs: Vec<f64> = (0..n).map(|_| draw()).collect();
+        let mean = xs.iter().sum::<f64>() / n as f64;
+        (mean, xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64)
+    }
+
+    #[test]
+    fn gamma_beta_and_dirichlet_have_their_textbook_moments() {
+        // Gamma(k): mean k, variance k. 40k draws: standard error of the mean ≤ 0.011·√k.
+        let mut s = Stream::new(3, "moments", 0);
+        for k in [0.5, 1.0, 2.5] {
+            let (m, v) = moments(40_000, || s.gamma(k));
+            assert!((m - k).abs() < 0.05 * k.max(1.0), "Gamma({k}) mean {m}");
+            assert!((v - k).abs() < 0.1 * k.max(1.0), "Gamma({k}) variance {v}");
+        }
+        // Beta(a, b): mean a/(a+b), variance ab/((a+b)²(a+b+1)); Beta(1, 1) is uniform (1/12).
+        for (a, b) in [(1.0, 1.0), (2.0, 5.0)] {
+            let (m, v) = moments(40_000, || s.beta(a, b));
+            let (em, ev) = (a / (a + b), a * b / ((a + b) * (a + b) * (a + b + 1.0)));
+            assert!((m - em).abs() < 0.01 && (v - ev).abs() < 0.01, "Beta({a},{b}): {m} {v}");
+        }
+        // Dirichlet(1, 1, 1): on the simplex, each coordinate Beta(1, 2) (mean 1/3, variance 1/18).
+        let draws: Vec<Vec<f64>> = (0..20_000).map(|_| s.dirichlet(&[1.0; 3])).collect();
+        assert!(draws.iter().all(|w| w.iter().all(|&x| x >= 0.0) && (w.iter().sum::<f64>() - 1.0).abs() < 1e-12));
+        for i in 0..3 {
+            let mut it = draws.iter().map(|w| w[i]);
+            let (m, v) = moments(draws.len(), || it.next().unwrap());
+            assert!((m - 1.0 / 3.0).abs() < 0.01 && (v - 1.0 / 18.0).abs() < 0.005, "coordinate {i}: {m} {v}");
+        }
     }
 
     #[test]

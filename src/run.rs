@@ -4,7 +4,9 @@
 //! its checkpoint is stored under that key and each of its evaluation records carries the key
 //! extended with the evaluation set's own inputs. Re-running skips every job whose records are
 //! all present with matching keys, re-evaluates from a checkpoint when only records are
-//! missing, and trains the rest. A killed run therefore loses at most the jobs in flight.
+//! missing, and trains the rest. With `training.checkpoint_every_steps`, a job killed mid-training
+//! continues from its last partial checkpoint (under `work/partial/`) to the same weights; without
+//! it, a killed run loses at most the jobs in flight.
 
 use crate::data::procedural::render_domain;
 use crate::data::ImageSet;
@@ -12,7 +14,7 @@ use crate::generate::{generate_set, ProceduralGenerator};
 use crate::model::{ArchConfig, ResNet};
 use crate::record::{record_file_name, DomainRole, Protocol, Provenance, Role, RunRecord, TrainSummary, RECORD_SCHEMA};
 use crate::suite::{Augment, DomainSpec, GeneratedSpec, ModelSpec, Suite};
-use crate::train::{predict, steps_per_epoch, train, TrainConfig};
+use crate::train::{predict_with, total_steps, train_with, CheckpointPlan, Mix, TrainConfig, TrainData, TrainOptions};
 use anyhow::{Context, Result};
 use candle_core::Device;
 use indicatif::MultiProgress;
@@ -37,8 +39,10 @@ pub struct RunOptions {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RunSummary {
     pub jobs: usize,
-    /// Jobs trained from scratch in this invocation.
+    /// Jobs trained in this invocation (from scratch or from a partial checkpoint).
     pub trained: usize,
+    /// Of those, jobs that continued from a partial checkpoint of a killed run.
+    pub resumed_mid_training: usize,
     /// Jobs whose checkpoint existed and only needed (re-)evaluation.
     pub evaluated_from_checkpoint: usize,
     /// Jobs whose every record was already present.
@@ -51,6 +55,8 @@ struct Dataset {
     name: String,
     images: ImageSet,
     key: serde_json::Value,
+    /// Made by a generator (per-batch mixing draws these separately).
+    generated: bool,
 }
 
 /// A training job after the suite's profile (quick or full) has been applied.
@@ -123,6 +129,7 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunSummary> {
         shifts: spec.metrics.shifts.iter().map(|s| s.get_ref().clone()).collect(),
         generated_eval: spec.metrics.generated_eval.as_ref().map(|g| g.get_ref().clone()),
         transform: spec.metrics.transform.to_string(),
+        flip_tta: spec.evaluation.flip_tta,
     };
     let mut eval_sets: Vec<(String, DomainRole)> = vec![(protocol.id_domain.clone(), DomainRole::Id)];
     eval_sets.extend(protocol.shifts.iter().map(|s| (s.clone(), DomainRole::Shift)));
@@ -142,6 +149,8 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunSummary> {
         device_name: &device_name,
         multi: &multi,
         class_count: classes.len(),
+        checkpoint_every_steps: spec.training.checkpoint_every_steps.as_ref().map(|n| *n.get_ref()),
+        abort_after_step: abort_after_step()?,
     };
     move_stale_records(&opts.out, &work, &jobs, &eval_sets)?;
 
@@ -169,9 +178,10 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunSummary> {
                                 s.evaluated_from_checkpoint += 1;
                                 s.records_written += n
                             }
-                            JobOutcome::Trained(n) => {
+                            JobOutcome::Trained { records, resumed } => {
                                 s.trained += 1;
-                                s.records_written += n
+                                s.resumed_mid_training += resumed as usize;
+                                s.records_written += records
                             }
                         }
                         overall.inc(1);
@@ -203,7 +213,7 @@ fn render_real_domain(d: &DomainSpec, seed: u64, classes: &[usize], size: u32, p
     let images = render_domain(seed, &name, d.style, classes, count, size, &pb);
     pb.finish_and_clear();
     let key = json!({"kind": "procedural", "name": name, "style": d.style, "count": count, "size": size, "seed": seed, "classes": classes});
-    Dataset { name, images, key }
+    Dataset { name, images, key, generated: false }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -220,7 +230,7 @@ fn make_generated_set(suite: &Suite, g: &GeneratedSpec, seed: u64, classes: &[us
         .with_context(|| format!("generating set `{name}` in {}", dir.display()))?;
     pb.finish_and_clear();
     crate::progress::say(format!("{name}: {} images generated, {} reused from {}", stats.rendered, stats.reused, dir.display()));
-    Ok(Dataset { name, images, key })
+    Ok(Dataset { name, images, key, generated: true })
 }
 
 fn model_config(m: &ModelSpec, classes: usize, size: u32) -> ArchConfig {
@@ -232,7 +242,7 @@ fn plan_jobs(suite: &Suite, seed: u64, profile: &Profile) -> Vec<Job> {
     let classes = spec.suite.classes.len();
     let size = *spec.suite.image_size.get_ref();
     let t = &spec.training;
-    let config_for = |epochs: u32, augment: Augment, job_seed: u64| TrainConfig {
+    let config_for = |epochs: u32, augment: Augment, mix: Mix, job_seed: u64| TrainConfig {
         epochs: profile.epochs(epochs),
         batch_size: *t.batch_size.get_ref(),
         lr: *t.lr.get_ref(),
@@ -240,11 +250,16 @@ fn plan_jobs(suite: &Suite, seed: u64, profile: &Profile) -> Vec<Job> {
         nesterov: t.nesterov,
         weight_decay: *t.weight_decay.get_ref(),
         label_smoothing: *t.label_smoothing.get_ref(),
-        schedule: t.schedule,
-        peak_epoch: *t.peak_epoch.get_ref() * profile.epoch_scale,
+        schedule: *t.schedule.get_ref(),
+        peak_epoch: t.warmup() * profile.epoch_scale,
+        milestones: t.milestones().iter().map(|m| m * profile.epoch_scale).collect(),
+        gamma: t.gamma(),
+        clip_grad_norm: t.clip_grad_norm.as_ref().map(|c| *c.get_ref()),
         augment,
+        mix,
         seed: job_seed,
     };
+    let mix_of = |r: &crate::suite::RegimeSpec| r.mix.as_ref().map_or(Mix::Concat, |m| Mix::GeneratedFraction(*m.generated_fraction.get_ref()));
     let mut jobs = Vec::new();
     let testbed_regime = suite.regime(spec.testbed.regime.get_ref()).expect("validated regime");
     for m in &spec.testbed.members {
@@ -258,7 +273,7 @@ fn plan_jobs(suite: &Suite, seed: u64, profile: &Profile) -> Vec<Job> {
             regime: testbed_regime.name.get_ref().clone(),
             train_sets: testbed_regime.train_on.iter().map(|s| s.get_ref().clone()).collect(),
             train_fraction: *m.train_fraction.get_ref(),
-            config: config_for(epochs, testbed_regime.augment, job_seed),
+            config: config_for(epochs, testbed_regime.augment, mix_of(testbed_regime), job_seed),
             seed: spec.suite.seed,
         });
     }
@@ -275,7 +290,7 @@ fn plan_jobs(suite: &Suite, seed: u64, profile: &Profile) -> Vec<Job> {
                     regime: regime_name.get_ref().clone(),
                     train_sets: regime.train_on.iter().map(|s| s.get_ref().clone()).collect(),
                     train_fraction: 1.0,
-                    config: config_for(*t.epochs.get_ref(), regime.augment, crate::rng::derive_seed(seed, &purpose, train_seed)),
+                    config: config_for(*t.epochs.get_ref(), regime.augment, mix_of(regime), crate::rng::derive_seed(seed, &purpose, train_seed)),
                     seed: train_seed,
                 });
             }
@@ -301,7 +316,18 @@ fn short_hash(v: &serde_json::Value) -> String {
 enum JobOutcome {
     Skipped,
     Evaluated(usize),
-    Trained(usize),
+    Trained { records: usize, resumed: bool },
+}
+
+/// Fault injection for the kill-and-resume tests: with `SHIFTBENCH_ABORT_AFTER_STEP=S`, the
+/// process exits abruptly (no clean-up, as if killed) once any job completes step S.
+const ABORT_ENV: &str = "SHIFTBENCH_ABORT_AFTER_STEP";
+
+fn abort_after_step() -> Result<Option<u64>> {
+    match std::env::var(ABORT_ENV) {
+        Ok(v) => Ok(Some(v.trim().parse().with_context(|| format!("{ABORT_ENV}={v:?} is not a step number; unset it"))?)),
+        Err(_) => Ok(None),
+    }
 }
 
 struct JobContext<'a> {
@@ -316,13 +342,16 @@ struct JobContext<'a> {
     device_name: &'a str,
     multi: &'a MultiProgress,
     class_count: usize,
+    checkpoint_every_steps: Option<u64>,
+    abort_after_step: Option<u64>,
 }
 
 impl JobContext<'_> {
-    /// Everything that determines the trained weights.
+    /// Everything that determines the trained weights. Options added after the first release
+    /// enter only when they differ from their default, so existing jobs keep their keys.
     fn train_key(&self, job: &Job) -> serde_json::Value {
         let c = &job.config;
-        json!({
+        let mut key = json!({
             "harness": crate::HARNESS_VERSION,
             "model": job.model.key(),
             "train_sets": job.train_sets.iter().map(|s| &self.datasets[s].key).collect::<Vec<_>>(),
@@ -332,7 +361,19 @@ impl JobContext<'_> {
                 "weight_decay": c.weight_decay, "label_smoothing": c.label_smoothing, "schedule": c.schedule,
                 "peak_epoch": c.peak_epoch, "augment": c.augment, "seed": c.seed,
             },
-        })
+        });
+        let config = key["config"].as_object_mut().expect("config is an object");
+        if c.schedule == crate::suite::Schedule::Step {
+            config.insert("milestones".into(), json!(c.milestones));
+            config.insert("gamma".into(), json!(c.gamma));
+        }
+        if let Some(clip) = c.clip_grad_norm {
+            config.insert("clip_grad_norm".into(), json!(clip));
+        }
+        if let Mix::GeneratedFraction(f) = c.mix {
+            config.insert("generated_fraction".into(), json!(f));
+        }
+        key
     }
 
     fn record_key(&self, train_hash: &str, eval_set: &str) -> String {
@@ -359,26 +400,40 @@ impl JobContext<'_> {
         let mut model = ResNet::new(job.model.clone(), crate::rng::derive_seed(job.config.seed, "init", 0), self.device)?;
         let checkpoint = self.work.join("checkpoints").join(format!("{train_hash}.safetensors"));
         let meta_path = checkpoint.with_extension("json");
-        let (trained, final_loss) = if checkpoint.exists() && meta_path.exists() {
+        let (trained, resumed, final_loss) = if checkpoint.exists() && meta_path.exists() {
             // A checkpoint from before torchvision naming has the right key but other tensor names.
             model.load(&checkpoint).with_context(|| format!("delete {} and {} to retrain this job", checkpoint.display(), meta_path.display()))?;
             let corrupt = || format!("{} is corrupt; delete it and its .safetensors to retrain", meta_path.display());
             let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta_path)?).with_context(corrupt)?;
-            (false, meta["final_loss"].as_f64().with_context(corrupt)?)
+            (false, false, meta["final_loss"].as_f64().with_context(corrupt)?)
         } else {
             // Only a job that trains needs its images gathered into one set.
-            let train_images = self.training_set(job);
+            let (train_images, generated_start) = self.training_set(job);
+            let data = TrainData { images: &train_images, generated_start };
             let label = format!("{}/{}", job.name, job.regime);
-            let steps = steps_per_epoch(train_images.len(), job.config.batch_size) as u64 * job.config.epochs as u64;
+            let steps = total_steps(data, &job.config)?;
+            let partial = self.work.join("partial").join(&train_hash);
+            let opts = TrainOptions {
+                checkpoint: self.checkpoint_every_steps.map(|every_steps| CheckpointPlan { dir: partial.clone(), every_steps }),
+                ..TrainOptions::default()
+            };
             let pb = self.multi.add(crate::progress::bar(steps, &label));
-            let outcome = train(&mut model, &train_images, &job.config, self.device, |_, _, loss| {
+            let abort = self.abort_after_step;
+            let outcome = train_with(&mut model, data, &job.config, &opts, self.device, |step, _, loss| {
                 pb.inc(1);
                 pb.set_message(format!("loss {loss:.3}"));
+                if abort == Some(step) {
+                    eprintln!("{ABORT_ENV}: exiting after step {step} of {label}");
+                    std::process::exit(3);
+                }
             })?;
             pb.finish_and_clear();
             model.save(&checkpoint)?;
             crate::fsutil::write_atomic(&meta_path, json!({"final_loss": outcome.final_loss, "key": train_key}).to_string().as_bytes())?;
-            (true, outcome.final_loss)
+            if partial.exists() {
+                std::fs::remove_dir_all(&partial).with_context(|| format!("cannot remove finished job's partial checkpoints {}", partial.display()))?;
+            }
+            (true, outcome.resumed_from.is_some(), outcome.final_loss)
         };
 
         let summary = TrainSummary {
@@ -390,25 +445,43 @@ impl JobContext<'_> {
         };
         for (set, role, key) in &pending {
             let data = &self.datasets[*set].images;
-            let predictions = predict(&mut model, data, self.device)?;
+            let predictions = predict_with(&mut model, data, self.device, self.protocol.flip_tta)?;
             let record = self.record(job, set, *role, data, &predictions, &summary, key);
             let path = self.out.join(record.file_name());
             let mut text = serde_json::to_string_pretty(&record)?;
             text.push('\n');
             crate::fsutil::write_atomic(&path, text.as_bytes())?;
         }
-        Ok(if trained { JobOutcome::Trained(pending.len()) } else { JobOutcome::Evaluated(pending.len()) })
+        Ok(if trained { JobOutcome::Trained { records: pending.len(), resumed } } else { JobOutcome::Evaluated(pending.len()) })
     }
 
-    fn training_set(&self, job: &Job) -> ImageSet {
-        let parts: Vec<&ImageSet> = job.train_sets.iter().map(|s| &self.datasets[s].images).collect();
-        let all = ImageSet::concat(&parts);
-        if job.train_fraction < 1.0 {
+    /// The job's training images, and the index where its generated images start when they are
+    /// mixed per batch (real sets first, then generated ones).
+    fn training_set(&self, job: &Job) -> (ImageSet, usize) {
+        let fraction = |set: ImageSet| {
             // Sets are label-balanced in index order, so a prefix stays balanced.
-            all.truncated(job_train_images(job, self.datasets))
-        } else {
-            all
+            if job.train_fraction < 1.0 {
+                let n = ((set.len() as f64 * job.train_fraction).round() as usize).max(1);
+                set.truncated(n)
+            } else {
+                set
+            }
+        };
+        if job.config.mix == Mix::Concat {
+            let parts: Vec<&ImageSet> = job.train_sets.iter().map(|s| &self.datasets[s].images).collect();
+            let all = ImageSet::concat(&parts);
+            let all = if job.train_fraction < 1.0 { all.truncated(job_train_images(job, self.datasets)) } else { all };
+            let n = all.len();
+            return (all, n);
         }
+        let part = |generated: bool| {
+            let sets: Vec<&ImageSet> =
+                job.train_sets.iter().map(|s| &self.datasets[s]).filter(|d| d.generated == generated).map(|d| &d.images).collect();
+            fraction(ImageSet::concat(&sets))
+        };
+        let (real, generated) = (part(false), part(true));
+        let start = real.len();
+        (ImageSet::concat(&[&real, &generated]), start)
     }
 
     #[allow(clippy::too_many_arguments)]

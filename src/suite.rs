@@ -34,6 +34,8 @@ pub struct SuiteFile {
     pub metrics: MetricsSpec,
     #[serde(default)]
     pub quick: QuickSpec,
+    #[serde(default)]
+    pub evaluation: EvaluationSpec,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -123,6 +125,8 @@ pub enum Augment {
     None,
     /// Random-resized-crop + horizontal flip + colour jitter (the hand-made baseline).
     Standard,
+    /// Random-resized-crop + horizontal flip, then AugMix (Hendrycks et al. 2020).
+    Augmix,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -133,6 +137,16 @@ pub struct RegimeSpec {
     pub train_on: Vec<Spanned<String>>,
     #[serde(default = "default_augment")]
     pub augment: Augment,
+    /// How real and generated sets share the batches; absent: concatenated, as in the paper.
+    pub mix: Option<MixSpec>,
+}
+
+/// Per-batch mixing of a regime's real domains and generated sets.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MixSpec {
+    /// Share of every batch drawn from the generated sets, in (0, 1).
+    pub generated_fraction: Spanned<f64>,
 }
 
 fn default_augment() -> Augment {
@@ -203,8 +217,11 @@ impl ModelSpec {
 pub enum Schedule {
     /// Linear warm-up to the peak at `peak_epoch`, then linear decay to zero (the paper's).
     Triangular,
-    /// Half-cosine from the peak to zero after a linear warm-up to `peak_epoch`.
+    /// Half-cosine from the peak to zero after a linear warm-up (`peak_epoch` or `warmup_epochs`).
     Cosine,
+    /// The peak, multiplied by `gamma` at each of `milestones`, after an optional warm-up.
+    Step,
+    /// The peak throughout, after an optional warm-up.
     Constant,
 }
 
@@ -219,8 +236,43 @@ pub struct TrainingSpec {
     pub nesterov: bool,
     pub weight_decay: Spanned<f64>,
     pub label_smoothing: Spanned<f64>,
-    pub schedule: Schedule,
-    pub peak_epoch: Spanned<f64>,
+    pub schedule: Spanned<Schedule>,
+    /// `triangular` (required) and `cosine`: the epoch of the peak, i.e. the end of the warm-up.
+    pub peak_epoch: Option<Spanned<f64>>,
+    /// `cosine`, `step`, `constant`: epochs of linear warm-up from zero (default none).
+    pub warmup_epochs: Option<Spanned<f64>>,
+    /// `step`: epochs at which the rate is multiplied by `gamma`.
+    pub milestones: Option<Spanned<Vec<f64>>>,
+    /// `step`: the factor at each milestone (default 0.1).
+    pub gamma: Option<Spanned<f64>>,
+    /// Rescale gradients whose global L2 norm exceeds this (default: no clipping).
+    pub clip_grad_norm: Option<Spanned<f64>>,
+    /// Save a resumable checkpoint every this many optimiser steps (default: only at the end).
+    pub checkpoint_every_steps: Option<Spanned<u64>>,
+}
+
+impl TrainingSpec {
+    /// End of the linear warm-up in epochs, whichever key gives it.
+    pub fn warmup(&self) -> f64 {
+        self.peak_epoch.as_ref().or(self.warmup_epochs.as_ref()).map(|v| *v.get_ref()).unwrap_or(0.0)
+    }
+
+    pub fn milestones(&self) -> Vec<f64> {
+        self.milestones.as_ref().map(|m| m.get_ref().clone()).unwrap_or_default()
+    }
+
+    pub fn gamma(&self) -> f64 {
+        self.gamma.as_ref().map(|g| *g.get_ref()).unwrap_or(0.1)
+    }
+}
+
+/// How classifiers are evaluated.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvaluationSpec {
+    /// Predict from the summed logits of each image and its mirror image.
+    #[serde(default)]
+    pub flip_tta: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -486,6 +538,18 @@ impl Validator<'_> {
                 }
             }
         }
+        for r in &s.regimes {
+            let Some(mix) = &r.mix else { continue };
+            let f = *mix.generated_fraction.get_ref();
+            if !(f > 0.0 && f < 1.0) {
+                return Err(self.err(&mix.generated_fraction, "regimes.mix.generated_fraction", "must be in (0, 1), the share of each batch drawn from generated sets"));
+            }
+            let generated = r.train_on.iter().filter(|t| s.generated.iter().any(|g| g.name.get_ref() == t.get_ref())).count();
+            if generated == 0 || generated == r.train_on.len() {
+                return Err(self.err(&mix.generated_fraction, "regimes.mix", format!(
+                    "regime `{}` mixes per batch, so `train_on` needs at least one real domain and one generated set", r.name.get_ref())));
+            }
+        }
         for m in &s.models {
             self.check_model(m)?;
         }
@@ -628,17 +692,73 @@ impl Validator<'_> {
     fn check_training(&self, t: &TrainingSpec) -> Result<(), SuiteError> {
         self.positive(&t.epochs, "training.epochs")?;
         self.positive(&t.batch_size, "training.batch_size")?;
-        let checks: [RangeCheck; 5] = [
+        let checks: [RangeCheck; 4] = [
             (&t.lr, "training.lr", |v| v > 0.0 && v.is_finite(), "must be a positive number"),
             (&t.momentum, "training.momentum", |v| (0.0..1.0).contains(&v), "must be in [0, 1)"),
             (&t.weight_decay, "training.weight_decay", |v| v >= 0.0 && v.is_finite(), "must be zero or positive"),
             (&t.label_smoothing, "training.label_smoothing", |v| (0.0..1.0).contains(&v), "must be in [0, 1)"),
-            (&t.peak_epoch, "training.peak_epoch", |v| v >= 0.0 && v.is_finite(), "must be zero or positive (epochs, fractions allowed)"),
         ];
-        for (v, key, ok, msg) in checks {
+        let optional: [(&Option<Spanned<f64>>, &'static str, fn(f64) -> bool, &'static str); 4] = [
+            (&t.peak_epoch, "training.peak_epoch", |v| v >= 0.0 && v.is_finite(), "must be zero or positive (epochs, fractions allowed)"),
+            (&t.warmup_epochs, "training.warmup_epochs", |v| v >= 0.0 && v.is_finite(), "must be zero or positive (epochs, fractions allowed)"),
+            (&t.gamma, "training.gamma", |v| v > 0.0 && v < 1.0, "must be in (0, 1), the factor applied at each milestone"),
+            (&t.clip_grad_norm, "training.clip_grad_norm", |v| v > 0.0 && v.is_finite(), "must be a positive number (the largest global L2 norm of the gradients)"),
+        ];
+        let present = optional.iter().filter_map(|(v, key, ok, msg)| v.as_ref().map(|v| (v, *key, *ok, *msg)));
+        for (v, key, ok, msg) in checks.into_iter().chain(present) {
             if !ok(*v.get_ref()) {
                 return Err(self.err(v, key, msg));
             }
+        }
+        if let Some(n) = &t.checkpoint_every_steps {
+            self.positive(n, "training.checkpoint_every_steps")?;
+        }
+        self.check_schedule(t)
+    }
+
+    /// Which schedule keys go with which schedule: a key that would be silently ignored is an error.
+    fn check_schedule(&self, t: &TrainingSpec) -> Result<(), SuiteError> {
+        let kind = *t.schedule.get_ref();
+        let name = match kind {
+            Schedule::Triangular => "triangular",
+            Schedule::Cosine => "cosine",
+            Schedule::Step => "step",
+            Schedule::Constant => "constant",
+        };
+        let not_for = |what: &str| format!("does not apply to schedule = \"{name}\"; {what}");
+        match (kind, &t.peak_epoch, &t.warmup_epochs) {
+            (Schedule::Triangular, None, _) => {
+                return Err(self.err(&t.schedule, "training.peak_epoch", "schedule = \"triangular\" needs `peak_epoch`, the epoch where the rate peaks"));
+            }
+            (Schedule::Triangular, Some(_), Some(w)) => {
+                return Err(self.err(w, "training.warmup_epochs", not_for("the triangular schedule warms up until `peak_epoch`")));
+            }
+            (Schedule::Cosine, Some(_), Some(w)) => {
+                return Err(self.err(w, "training.warmup_epochs", "give the cosine warm-up once: `peak_epoch` or `warmup_epochs`, not both"));
+            }
+            (Schedule::Step | Schedule::Constant, Some(p), _) => {
+                return Err(self.err(p, "training.peak_epoch", not_for("use `warmup_epochs` for a linear warm-up")));
+            }
+            _ => {}
+        }
+        if kind != Schedule::Step {
+            if let Some(m) = &t.milestones {
+                return Err(self.err(m, "training.milestones", not_for("milestones need schedule = \"step\"")));
+            }
+            if let Some(g) = &t.gamma {
+                return Err(self.err(g, "training.gamma", not_for("gamma needs schedule = \"step\"")));
+            }
+            return Ok(());
+        }
+        let Some(milestones) = &t.milestones else {
+            return Err(self.err(&t.schedule, "training.milestones", "schedule = \"step\" needs `milestones`, e.g. milestones = [30, 60] (epochs)"));
+        };
+        let warmup = t.warmup();
+        let m = milestones.get_ref();
+        let increasing = m.windows(2).all(|w| w[0] < w[1]);
+        if m.is_empty() || !increasing || m.iter().any(|&x| !x.is_finite() || x <= warmup) {
+            return Err(self.err(milestones, "training.milestones", format!(
+                "list epochs in increasing order, each after the warm-up ({warmup} epochs), e.g. milestones = [30, 60]")));
         }
         Ok(())
     }

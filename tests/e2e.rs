@@ -139,3 +139,60 @@ fn leaderboard_command_rebuilds_the_same_csv_from_records_alone() {
     assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
     assert_eq!(read(out.join("leaderboard.csv")), before);
 }
+
+/// `work/checkpoints/*` of a results folder: name → bytes.
+fn checkpoints(out: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(out.join("work/checkpoints"))
+        .expect("checkpoint folder")
+        .map(|e| e.unwrap().path())
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn a_run_killed_mid_training_resumes_to_the_same_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Partial checkpoints every 4 steps; how often a job checkpoints is not part of its key.
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("suites/shapes.toml")).unwrap();
+    let text = text.replacen("peak_epoch = 2.0\n", "peak_epoch = 2.0\ncheckpoint_every_steps = 4\n", 1);
+    let suite = tmp.path().join("shapes.toml");
+    std::fs::write(&suite, &text).unwrap();
+    let out = tmp.path().join("killed");
+    let run = |abort: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_shiftbench"));
+        cmd.args(["run", suite.to_str().unwrap(), "--quick", "--jobs", "1", "--out", out.to_str().unwrap()]);
+        if let Some(step) = abort {
+            cmd.env("SHIFTBENCH_ABORT_AFTER_STEP", step);
+        }
+        cmd.output().expect("start run")
+    };
+
+    // The first job dies after step 6, as under a kill: nothing after the step runs.
+    let killed = run(Some("6"));
+    assert!(!killed.status.success(), "the run should have been cut short");
+    assert!(String::from_utf8_lossy(&killed.stderr).contains("exiting after step 6"), "{}", String::from_utf8_lossy(&killed.stderr));
+    let partial: Vec<PathBuf> = std::fs::read_dir(out.join("work/partial")).expect("partial checkpoints").map(|e| e.unwrap().path()).collect();
+    assert_eq!(partial.len(), 1, "one job in flight");
+    let mut left: Vec<String> = std::fs::read_dir(&partial[0]).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    left.sort();
+    assert_eq!(left, ["model-000000000004.safetensors", "optim-000000000004.safetensors"]);
+    assert!(!out.join("work/checkpoints").exists() || checkpoints(&out).is_empty(), "no job finished");
+
+    let resumed = run(None);
+    assert!(resumed.status.success(), "resume failed: {}", String::from_utf8_lossy(&resumed.stderr));
+    let said = String::from_utf8_lossy(&resumed.stdout);
+    assert!(said.contains("10 trained (1 resumed mid-training)"), "{said}");
+    assert!(std::fs::read_dir(out.join("work/partial")).unwrap().next().is_none(), "partial checkpoints of finished jobs are removed");
+
+    // Every final checkpoint equals an uninterrupted run's, byte for byte.
+    let clean = tmp.path().join("clean");
+    quick_run(&clean, None, 1);
+    let (got, want) = (checkpoints(&out), checkpoints(&clean));
+    assert_eq!(got.len(), 20, "a .safetensors and a .json per job");
+    for ((name, bytes), (clean_name, clean_bytes)) in got.iter().zip(&want) {
+        assert_eq!(name, clean_name);
+        assert!(bytes == clean_bytes, "{name} differs from the uninterrupted run");
+    }
+}

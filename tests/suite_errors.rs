@@ -148,4 +148,82 @@ fn model_architecture_keys_build_the_network_they_name() {
     // The shipped models are the suite model, unchanged.
     let shipped = Suite::parse(SHAPES, Path::new("suites/shapes.toml")).unwrap();
     assert_eq!(shipped.model("resnet-w8").unwrap().arch(10, 32).describe(), "resnet-w8-b1-s3");
+/// The shipped suite with its `[training]` schedule lines replaced by `lines`, and the line
+/// number of the first replacement line.
+fn with_schedule(lines: &str) -> (String, usize) {
+    edited("[training]", "schedule = \"triangular\"\npeak_epoch = 2.0", lines)
+}
+
+#[test]
+fn the_new_training_options_are_accepted_when_consistent() {
+    for lines in [
+        "schedule = \"step\"\nmilestones = [4, 6]\ngamma = 0.2\nwarmup_epochs = 1.0\nclip_grad_norm = 5.0\ncheckpoint_every_steps = 10",
+        "schedule = \"cosine\"\nwarmup_epochs = 1.5",
+        "schedule = \"cosine\"\npeak_epoch = 1.5",
+        "schedule = \"constant\"",
+    ] {
+        let (text, _) = with_schedule(lines);
+        Suite::parse(&text, Path::new("suites/ok.toml")).unwrap_or_else(|e| panic!("{lines:?} rejected: {e}"));
+    }
+    let (text, _) = edited(
+        "name = \"real+standard-aug\"",
+        "train_on = [\"train\"]\naugment = \"standard\"",
+        "train_on = [\"train\", \"gen-train\"]\naugment = \"augmix\"\nmix = { generated_fraction = 0.5 }",
+    );
+    let text = format!("{text}\n[evaluation]\nflip_tta = true\n");
+    let suite = Suite::parse(&text, Path::new("suites/ok.toml")).expect("augmix + per-batch mixing + flip TTA");
+    assert!(suite.spec.evaluation.flip_tta);
+}
+
+#[test]
+fn schedule_keys_that_would_be_ignored_are_errors() {
+    let (text, line) = with_schedule("schedule = \"step\"\npeak_epoch = 2.0");
+    assert_error(&error_of(&text), line + 1, "training.peak_epoch", &["schedule = \"step\"", "warmup_epochs"]);
+    let (text, line) = with_schedule("schedule = \"triangular\"\npeak_epoch = 2.0\nwarmup_epochs = 1.0");
+    assert_error(&error_of(&text), line + 2, "training.warmup_epochs", &["triangular", "peak_epoch"]);
+    let (text, line) = with_schedule("schedule = \"triangular\"");
+    assert_error(&error_of(&text), line, "training.peak_epoch", &["needs `peak_epoch`"]);
+    let (text, line) = with_schedule("schedule = \"cosine\"\npeak_epoch = 1.0\nwarmup_epochs = 1.0");
+    assert_error(&error_of(&text), line + 2, "training.warmup_epochs", &["not both"]);
+    let (text, line) = with_schedule("schedule = \"cosine\"\nmilestones = [3]");
+    assert_error(&error_of(&text), line + 1, "training.milestones", &["schedule = \"step\""]);
+    let (text, line) = with_schedule("schedule = \"constant\"\ngamma = 0.5");
+    assert_error(&error_of(&text), line + 1, "training.gamma", &["schedule = \"step\""]);
+}
+
+#[test]
+fn bad_step_schedules_are_explained() {
+    let (text, line) = with_schedule("schedule = \"step\"");
+    assert_error(&error_of(&text), line, "training.milestones", &["needs `milestones`"]);
+    let (text, line) = with_schedule("schedule = \"step\"\nmilestones = [6, 4]");
+    assert_error(&error_of(&text), line + 1, "training.milestones", &["increasing"]);
+    let (text, line) = with_schedule("schedule = \"step\"\nwarmup_epochs = 2.0\nmilestones = [1, 4]");
+    assert_error(&error_of(&text), line + 2, "training.milestones", &["after the warm-up (2 epochs)"]);
+    let (text, line) = with_schedule("schedule = \"step\"\nmilestones = [4]\ngamma = 1.5");
+    assert_error(&error_of(&text), line + 2, "training.gamma", &["(0, 1)"]);
+}
+
+#[test]
+fn bad_clipping_checkpointing_mixing_and_evaluation_values_are_explained() {
+    let (text, line) = edited("[training]", "label_smoothing = 0.1", "label_smoothing = 0.1\nclip_grad_norm = 0.0");
+    assert_error(&error_of(&text), line + 1, "training.clip_grad_norm", &["positive"]);
+    let (text, line) = edited("[training]", "label_smoothing = 0.1", "label_smoothing = 0.1\ncheckpoint_every_steps = 0");
+    assert_error(&error_of(&text), line + 1, "training.checkpoint_every_steps", &["positive"]);
+    let (text, line) = edited("name = \"real+generated\"", "train_on = [\"train\", \"gen-train\"]", "train_on = [\"train\", \"gen-train\"]\nmix = { generated_fraction = 1.0 }");
+    assert_error(&error_of(&text), line + 1, "regimes.mix.generated_fraction", &["(0, 1)"]);
+    let (text, line) = edited("name = \"generated\"", "train_on = [\"gen-train\"]", "train_on = [\"gen-train\"]\nmix = { generated_fraction = 0.5 }");
+    assert_error(&error_of(&text), line + 1, "regimes.mix", &["`generated`", "at least one real domain and one generated set"]);
+    let (text, line) = edited("name = \"real+generated\"", "train_on = [\"train\", \"gen-train\"]", "train_on = [\"train\", \"gen-train\"]\nmix = { ratio = 0.5 }");
+    let e = error_of(&text);
+    assert_eq!(e.line, line + 1, "{e}");
+    assert!(e.to_string().contains("unknown field `ratio`"), "{e}");
+    let text = format!("{SHAPES}\n[evaluation]\nflip_tta = \"yes\"\n");
+    let e = error_of(&text);
+    assert_eq!(e.key, "evaluation.flip_tta", "{e}");
+    let text = format!("{SHAPES}\n[evaluation]\nflip = true\n");
+    assert!(error_of(&text).to_string().contains("unknown field `flip`"));
+    let (text, line) = edited("name = \"real+standard-aug\"", "augment = \"standard\"", "augment = \"autoaugment\"");
+    let e = error_of(&text);
+    assert_eq!((e.line, e.key.as_str()), (line, "regimes.augment"), "{e}");
+    assert!(e.to_string().contains("augmix"), "the message lists the accepted values: {e}");
 }

@@ -378,6 +378,7 @@ mod tests {
             shifts: vec!["v2".into(), "sketch".into()],
             generated_eval: Some("gen".into()),
             transform: "logit".into(),
+            flip_tta: false,
         }
     }
 
