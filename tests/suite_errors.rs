@@ -148,6 +148,8 @@ fn model_architecture_keys_build_the_network_they_name() {
     // The shipped models are the suite model, unchanged.
     let shipped = Suite::parse(SHAPES, Path::new("suites/shapes.toml")).unwrap();
     assert_eq!(shipped.model("resnet-w8").unwrap().arch(10, 32).describe(), "resnet-w8-b1-s3");
+}
+
 /// The shipped suite with its `[training]` schedule lines replaced by `lines`, and the line
 /// number of the first replacement line.
 fn with_schedule(lines: &str) -> (String, usize) {

@@ -256,8 +256,16 @@ mod tests {
     /// Every tensor of the model's state, as bytes.
     fn state_bytes(m: &ResNet) -> Vec<(String, Vec<u8>)> {
         m.state()
+            .unwrap()
             .into_iter()
-            .map(|(k, t)| (k, t.flatten_all().unwrap().to_vec1::<f32>().unwrap().iter().flat_map(|v| v.to_le_bytes()).collect()))
+            .map(|(k, t)| {
+                let t = t.flatten_all().unwrap();
+                let bytes = match t.dtype() {
+                    DType::I64 => t.to_vec1::<i64>().unwrap().iter().flat_map(|v| v.to_le_bytes()).collect(),
+                    _ => t.to_vec1::<f32>().unwrap().iter().flat_map(|v| v.to_le_bytes()).collect(),
+                };
+                (k, bytes)
+            })
             .collect()
     }
 
