@@ -7,7 +7,7 @@
 //! ResNets, so for odd kernels the output side is `ceil(n / stride)`, PyTorch's
 //! `floor((n + 2p − k) / s) + 1`.
 
-use super::im2col;
+use super::{fused, im2col};
 use crate::rng::Stream;
 use anyhow::Result;
 use candle_core::{DType, Device, Tensor, Var};
@@ -28,8 +28,48 @@ pub(crate) struct ConvBn {
     pub(crate) batches_tracked: i64,
 }
 
+/// Batch size, height and width of the images a `(B·H·W, C)` activation matrix holds.
+pub(crate) type Images = (usize, usize, usize);
+
 impl ConvBn {
-    pub(crate) fn forward(&mut self, x: &Tensor, train: bool) -> Result<Tensor> {
+    /// The CPU path: convolution, batch norm, then ReLU when `relu`, on `(B·H·W, C)` input
+    /// holding `images`; returns the output and its (B, Ho, Wo). One fused op per stage (see
+    /// [`fused`]).
+    pub(crate) fn forward_fused(&mut self, x: &Tensor, images: Images, train: bool, relu: bool) -> Result<(Tensor, Images)> {
+        let flat = x.contiguous()?.apply_op2(self.weight.as_tensor(), fused::Conv::new(self.kernel, self.stride, images))?;
+        let out_images = (images.0, images.1.div_ceil(self.stride), images.2.div_ceil(self.stride));
+        let out = if train {
+            let (op, stats) = fused::BatchNorm::new(BN_EPS, relu);
+            let out = flat.apply_op3(self.gamma.as_tensor(), self.beta.as_tensor(), op)?;
+            let stats = stats.lock().expect("batch-norm statistics").clone();
+            // Running statistics follow PyTorch: unbiased variance, momentum 0.1.
+            self.batches_tracked += 1;
+            let n = stats.rows as f64;
+            let unbiased = n / (n - 1.0).max(1.0);
+            let update = |running: &Tensor, batch: &[f32], factor: f64| -> Result<Tensor> {
+                let old = running.to_vec1::<f32>()?;
+                let new: Vec<f32> = old
+                    .iter()
+                    .zip(batch)
+                    .map(|(&r, &v)| ((1.0 - BN_MOMENTUM) * r as f64 + BN_MOMENTUM * factor * v as f64) as f32)
+                    .collect();
+                Ok(Tensor::from_vec(new, old.len(), running.device())?)
+            };
+            self.running_mean = update(&self.running_mean, &stats.mean, 1.0)?;
+            self.running_var = update(&self.running_var, &stats.var, unbiased)?;
+            out
+        } else {
+            let (mean, var) = (self.running_mean.to_vec1::<f32>()?, self.running_var.to_vec1::<f32>()?);
+            let (gamma, beta) = (self.gamma.as_tensor().to_vec1::<f32>()?, self.beta.as_tensor().to_vec1::<f32>()?);
+            let scale: Vec<f32> = var.iter().zip(&gamma).map(|(&v, &g)| (g as f64 / (v as f64 + BN_EPS).sqrt()) as f32).collect();
+            let shift: Vec<f32> = beta.iter().zip(&mean).zip(&scale).map(|((&b, &m), &s)| (b as f64 - m as f64 * s as f64) as f32).collect();
+            flat.apply_op1_no_bwd(&fused::ChannelAffine { scale, shift, relu })?
+        };
+        Ok((out, out_images))
+    }
+
+    /// The device-independent path from candle primitives, on NHWC tensors (no ReLU).
+    pub(crate) fn forward_primitives(&mut self, x: &Tensor, train: bool) -> Result<Tensor> {
         let y = conv_nhwc(x, self.weight.as_tensor(), self.kernel, self.stride)?;
         let (b, h, w, c) = y.dims4()?;
         let flat = y.reshape((b * h * w, c))?;

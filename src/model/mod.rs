@@ -7,6 +7,7 @@
 
 pub mod arch;
 mod conv;
+pub mod fused;
 pub mod im2col;
 pub mod pool;
 pub mod resnet;

@@ -3,6 +3,7 @@
 
 use super::arch::{ArchConfig, BlockKind, Stem};
 use super::conv::{ConvBn, Initializer};
+use super::fused;
 use super::pool::max_pool_nhwc;
 use super::Param;
 use crate::rng::Stream;
@@ -126,19 +127,58 @@ impl ResNet {
     /// Logits `(batch, classes)` for normalised NHWC input `(batch, size, size, 3)`.
     /// In training mode batch statistics normalise and the running statistics are updated.
     pub fn forward(&mut self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let mut h = self.stem.forward(x, train)?.relu()?;
+        if x.device().is_cpu() {
+            self.forward_fused(x, train)
+        } else {
+            self.forward_primitives(x, train)
+        }
+    }
+
+    /// The CPU path: activations stay `(B·H·W, C)` matrices and every stage is one fused op,
+    /// because each extra graph node costs candle's backward a zero-fill and an addition.
+    fn forward_fused(&mut self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let (batch, height, width, channels) = x.dims4()?;
+        let (mut h, mut images) = self.stem.forward_fused(&x.reshape((batch * height * width, channels))?, (batch, height, width), train, true)?;
+        if self.config.stem == Stem::Imagenet {
+            let c = h.dim(1)?;
+            let pooled = max_pool_nhwc(&h.reshape((images.0, images.1, images.2, c))?, 3, 2, 1)?;
+            let (b, ph, pw, c) = pooled.dims4()?;
+            h = pooled.reshape((b * ph * pw, c))?;
+            images = (b, ph, pw);
+        }
+        for block in self.stages.iter_mut().flatten() {
+            let identity = match &mut block.downsample {
+                Some(d) => d.forward_fused(&h, images, train, false)?.0,
+                None => h.clone(),
+            };
+            let last = block.convs.len() - 1;
+            let (mut y, mut at) = (h, images);
+            for (j, c) in block.convs.iter_mut().enumerate() {
+                (y, at) = c.forward_fused(&y, at, train, j < last)?;
+            }
+            h = y.apply_op2(&identity, fused::AddRelu)?;
+            images = at;
+        }
+        let c = h.dim(1)?;
+        let pooled = h.reshape((images.0, images.1 * images.2, c))?.mean(1)?; // (B, C)
+        Ok(pooled.matmul(self.fc_weight.as_tensor())?.broadcast_add(self.fc_bias.as_tensor())?)
+    }
+
+    /// The device-independent path from candle primitives (and the fused path's reference).
+    pub(crate) fn forward_primitives(&mut self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let mut h = self.stem.forward_primitives(x, train)?.relu()?;
         if self.config.stem == Stem::Imagenet {
             h = max_pool_nhwc(&h, 3, 2, 1)?;
         }
         for block in self.stages.iter_mut().flatten() {
             let identity = match &mut block.downsample {
-                Some(d) => d.forward(&h, train)?,
+                Some(d) => d.forward_primitives(&h, train)?,
                 None => h.clone(),
             };
             let last = block.convs.len() - 1;
             let mut y = h;
             for (j, c) in block.convs.iter_mut().enumerate() {
-                y = c.forward(&y, train)?;
+                y = c.forward_primitives(&y, train)?;
                 if j < last {
                     y = y.relu()?;
                 }
@@ -152,6 +192,41 @@ impl ResNet {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn fused_cpu_path_matches_primitive_path_in_logits_gradients_and_statistics() {
+        let dev = Device::Cpu;
+        let configs = [
+            ArchConfig::from(crate::model::ResNetConfig { width: 4, blocks: 2, stages: 2, num_classes: 3, image_size: 16 }),
+            ArchConfig { stem: Stem::Imagenet, block: BlockKind::Bottleneck, ..crate::model::NamedArch::Resnet50.config(3, 16).scaled(0.0625, 0.34) },
+            ArchConfig { stem: Stem::Cifar, ..crate::model::NamedArch::Resnet18.config(3, 16).scaled(0.0625, 0.5) },
+        ];
+        let rel = |a: &Tensor, b: &Tensor| {
+            let a = a.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let b = b.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let scale = b.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
+            a.iter().zip(&b).fold(0f32, |m, (p, q)| m.max((p - q).abs())) / scale
+        };
+        for config in configs {
+            let mut fused = ResNet::new(config.clone(), 3, &dev).unwrap();
+            let mut reference = ResNet::new(config.clone(), 3, &dev).unwrap();
+            let mut s = Stream::new(5, "test/fused-model", 0);
+            let x: Vec<f32> = (0..8 * 32 * 32 * 3).map(|_| s.normal() as f32).collect();
+            let x = Tensor::from_vec(x, (8, 32, 32, 3), &dev).unwrap();
+            let lf = fused.forward(&x, true).unwrap();
+            let lr = reference.forward_primitives(&x, true).unwrap();
+            assert!(rel(&lf, &lr) < 1e-4, "{config:?}: training logits differ by {}", rel(&lf, &lr));
+            let gf = lf.sum_all().unwrap().backward().unwrap();
+            let gr = lr.sum_all().unwrap().backward().unwrap();
+            for (pf, pr) in fused.params().iter().zip(reference.params()) {
+                let d = rel(gf.get(pf.var.as_tensor()).unwrap(), gr.get(pr.var.as_tensor()).unwrap());
+                assert!(d < 1e-3, "{config:?}: gradient of {} differs by {d}", pf.name);
+            }
+            let ef = fused.forward(&x, false).unwrap();
+            let er = reference.forward_primitives(&x, false).unwrap();
+            assert!(rel(&ef, &er) < 1e-4, "{config:?}: evaluation logits differ by {}", rel(&ef, &er));
+        }
+    }
+
     use super::*;
     use crate::model::arch::{NamedArch, ResNetConfig};
     use candle_core::DType;
