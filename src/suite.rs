@@ -581,8 +581,8 @@ impl Validator<'_> {
         }
         if let Some(v) = &g.size {
             let px = *v.get_ref();
-            if !(64..=2048).contains(&px) || px % 8 != 0 {
-                return Err(self.err(v, "generators.size", "must be a multiple of 8 between 64 and 2048 pixels"));
+            if !(8..=2048).contains(&px) || px % 8 != 0 {
+                return Err(self.err(v, "generators.size", "must be a multiple of 8 between 8 and 2048 pixels"));
             }
         }
         match (&g.img2img_source, &g.img2img_strength) {

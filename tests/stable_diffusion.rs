@@ -85,10 +85,27 @@ fn batched_sampling_equals_one_at_a_time() {
     let reqs = [request("a photo of a car.", 10), request("a painting of the fish.", 11), request("a toy key.", 12)];
     for s in [sampling(SchedulerKind::Ddim, 3, 7.5), sampling(SchedulerKind::EulerAncestral, 3, 7.5)] {
         let batch = p.generate(&s, &reqs).unwrap();
-        for (r, img) in reqs.iter().zip(&batch) {
+        // A true batched forward pass (the GPU path) gives the same images up to the rounding of
+        // differently tiled matrix products (seeds, guidance and noise are per image); a random
+        // tiny model at guidance 7.5 amplifies that rounding to about a level per pixel.
+        let fused = p.generate_batch(&s, &reqs).unwrap();
+        for ((r, img), fused) in reqs.iter().zip(&batch).zip(&fused) {
             let alone = p.generate(&s, std::slice::from_ref(r)).unwrap();
             assert_eq!(&alone[0], img, "{:?}: batched and single generation differ for {:?}", s.scheduler, r.prompt);
+            let mean = img.pixels.iter().zip(&fused.pixels).map(|(a, b)| a.abs_diff(*b) as f64).sum::<f64>() / img.pixels.len() as f64;
+            assert!(mean < 4.0, "{:?}: a fused batch changed {:?} by {mean:.2} levels on average", s.scheduler, r.prompt);
         }
+    }
+    // The rounding itself is tiny: one UNet evaluation, fused batch against single rows.
+    let text = p.encode_prompts(&["a photo of a car.", "a toy key."]).unwrap();
+    let latents = Tensor::from_vec((0..2 * 4 * 16 * 16).map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0).collect::<Vec<_>>(), (2, 4, 16, 16), &Device::Cpu).unwrap();
+    let fused = p.unet_step(&latents, 501.0, &text).unwrap();
+    for i in 0..2 {
+        let alone = p.unet_step(&latents.narrow(0, i, 1).unwrap(), 501.0, &text.narrow(0, i, 1).unwrap()).unwrap();
+        let row = fused.narrow(0, i, 1).unwrap();
+        let diff = (&alone - &row).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let scale = row.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(diff <= 1e-4 * scale, "row {i}: fused and single UNet outputs differ by {diff} (scale {scale})");
     }
 }
 
@@ -266,8 +283,8 @@ fn the_generate_command_shards_and_merges() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let whole_manifest = std::fs::read(whole.join(MANIFEST_FILE)).unwrap();
     assert_eq!(std::fs::read(merged.join(MANIFEST_FILE)).unwrap(), whole_manifest);
-    // gen-val: 1000 images scaled by the quick profile's 0.1.
-    assert_eq!(manifest::read(&whole.join(MANIFEST_FILE)).unwrap().len(), 100);
+    // gen-val: 1000 images scaled by the quick profile's 0.08.
+    assert_eq!(manifest::read(&whole.join(MANIFEST_FILE)).unwrap().len(), 80);
 }
 
 /// Runs one UNet step through diffusers on the same tiny weights, latents and text embeddings

@@ -255,8 +255,23 @@ impl Pipeline {
     }
 
     /// Generates one image per request at `sampling.size` pixels. Each image depends only on its
-    /// own request, never on the batch it is in.
+    /// own request, never on the batch it is in: on CPU the requests are sampled one at a time,
+    /// because candle's CPU matrix products round differently (in the last bits) for different
+    /// row counts, so a batch of B and a batch of 1 would not give byte-identical images. On a GPU
+    /// the batch runs together for speed and may differ from single-image runs in those bits.
     pub fn generate(&self, sampling: &Sampling, requests: &[Request]) -> Result<Vec<RgbImage>> {
+        if self.device.is_cpu() {
+            let mut out = Vec::with_capacity(requests.len());
+            for r in requests {
+                out.extend(self.generate_batch(sampling, std::slice::from_ref(r))?);
+            }
+            return Ok(out);
+        }
+        self.generate_batch(sampling, requests)
+    }
+
+    /// [`Pipeline::generate`] for the whole batch at once.
+    pub fn generate_batch(&self, sampling: &Sampling, requests: &[Request]) -> Result<Vec<RgbImage>> {
         if requests.is_empty() {
             return Ok(Vec::new());
         }
