@@ -308,6 +308,11 @@ fn one_unet_step_matches_diffusers() {
     let io_file = io.path().join("io.safetensors");
     let tensors = std::collections::HashMap::from([("latents".to_string(), latents), ("text".to_string(), text), ("candle_out".to_string(), out), ("ids".to_string(), ids), ("candle_decoded".to_string(), decoded)]);
     candle_core::safetensors::save(&tensors, &io_file).unwrap();
+    if let Some(keep) = std::env::var_os("SHIFTBENCH_DIFFUSERS_KEEP") {
+        // For investigating a mismatch by hand: the model folder and the exchanged tensors.
+        std::fs::copy(&io_file, Path::new(&keep).join("io.safetensors")).unwrap();
+        println!("model folder: {}", model_dir().display());
+    }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/diffusers_step.py");
     let o = Command::new(python).arg(script).arg(model_dir()).arg(&io_file).arg("981").output().unwrap();
     let stdout = String::from_utf8_lossy(&o.stdout);

@@ -162,7 +162,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join(MANIFEST_FILE);
         std::fs::write(&p, &bytes).unwrap();
-        assert_eq!(read(&p).unwrap(), vec![row]);
+        assert_eq!(read(&p).unwrap(), vec![row.clone()]);
         assert!(to_csv(&[]).unwrap().starts_with(b"path,label"));
 
         let sd = ManifestRow {
