@@ -46,6 +46,11 @@ checkpoint exists is only re-evaluated. Changing a section of the suite re-runs 
         /// Use the suite's small `[quick]` profile (fewer images and epochs) for smoke runs and tests.
         #[arg(long)]
         quick: bool,
+        /// Stable Diffusion weights for `stable-diffusion` generators: a diffusers-layout folder,
+        /// hf:ORG/NAME[@REV] (Hugging Face cache) or artifact:NAME [default: $SHIFTBENCH_SD_WEIGHTS,
+        /// else the generator's `weights` key, else the preset's repository in the HF cache]
+        #[arg(long, value_name = "SOURCE")]
+        weights: Option<String>,
         /// Training jobs to run at once [default: the number of CPU cores]. With more than one,
         /// each job's matrix kernels run single-threaded: small models train faster side by side
         /// than split across threads. Results do not depend on this setting.
@@ -83,6 +88,44 @@ ObjectNet, model_type otherwise) minus names containing subsample/aws/batch64, w
     Check {
         #[arg(default_value = "suites/shapes.toml")]
         suite: PathBuf,
+        /// Stable Diffusion weights (see `run --weights`); checked to be complete.
+        #[arg(long, value_name = "SOURCE")]
+        weights: Option<String>,
+    },
+    /// Generate (or resume) one generated set of a suite, optionally one shard of it; or merge shards.
+    #[command(
+        long_about = "Generate the images of one `[[generated]]` set into the folder `run` reads it from (results/<suite>/work/generated/<set>-<hash>/), resuming whatever is already there and verified. With --shard I/N only images whose index % N == I are made, into <set folder>.shard-I-of-N/; `generate --merge OUT SHARD_DIR...` then joins shard folders into OUT, giving exactly the folder an unsharded run makes.",
+        after_help = "Examples:\n  shiftbench generate suites/sd.toml --set sd-train --weights ~/models/sd-turbo\n  shiftbench generate suites/sd.toml --set sd-train --shard $SLURM_ARRAY_TASK_ID/8\n  shiftbench generate --merge results/sd/work/generated/sd-train-0123abcd results/sd/work/generated/sd-train-0123abcd.shard-*"
+    )]
+    Generate {
+        /// Suite file.
+        #[arg(required_unless_present = "merge")]
+        suite: Option<PathBuf>,
+        /// Name of the `[[generated]]` set.
+        #[arg(long, required_unless_present = "merge")]
+        set: Option<String>,
+        /// Make only shard I of N (0-based): images with index % N == I.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<String>,
+        /// Results folder, as for `run` [default: results/<suite>/, or results/<suite>-quick/ with --quick]
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Write the set (or shard) into exactly this folder instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        #[arg(long)]
+        seed: Option<u64>,
+        #[arg(long)]
+        quick: bool,
+        /// Stable Diffusion weights (see `run --weights`).
+        #[arg(long, value_name = "SOURCE")]
+        weights: Option<String>,
+        /// Stop after this many newly rendered images (resume later with the same command).
+        #[arg(long, value_name = "N")]
+        max_new: Option<usize>,
+        /// Merge shard folders: OUT first, then the shard folders.
+        #[arg(long, num_args = 2.., value_name = "DIR", conflicts_with_all = ["suite", "set", "shard"])]
+        merge: Option<Vec<PathBuf>>,
     },
     /// Download (or copy from a mirror) and verify the artifacts pinned in datasets.lock.
     #[command(
@@ -145,7 +188,8 @@ fn main() -> ExitCode {
 
 fn real_main() -> Result<()> {
     match Cli::parse().command {
-        Command::Run { suite, out, seed, quick, jobs } => {
+        Command::Run { suite, out, seed, quick, jobs, weights } => {
+            set_weights_env(weights.as_deref());
             let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1);
             if jobs > 1 && std::env::var_os("RAYON_NUM_THREADS").is_none() {
                 // candle reads this for its GEMM thread count. Set before any thread starts.
@@ -195,9 +239,11 @@ fn real_main() -> Result<()> {
         Command::Lock { action: LockCommand::Pin { name, from, artifacts } } => {
             shiftbench::artifacts::lock_pin(&artifacts, &name, from.as_deref())
         }
-        Command::Check { suite } => {
+        Command::Check { suite, weights } => {
+            set_weights_env(weights.as_deref());
             let s = Suite::load(&suite)?;
             let spec = &s.spec;
+            let sd = shiftbench::generate::sd::locate_all(&s, Path::new(shiftbench::generate::sd::LOCK_FILE))?;
             println!("{}: valid suite `{}` (sha256 {})", suite.display(), s.name(), &s.hash[..12]);
             println!("  classes: {}", spec.suite.classes.iter().map(|c| c.get_ref().as_str()).collect::<Vec<_>>().join(", "));
             println!("  domains: {}", spec.domains.iter().map(|d| format!("{} ({})", d.name.get_ref(), d.size.get_ref())).collect::<Vec<_>>().join(", "));
@@ -207,9 +253,65 @@ fn real_main() -> Result<()> {
                 "  leaderboard: {} models × {} regimes × {} seeds",
                 spec.leaderboard.models.len(), spec.leaderboard.regimes.len(), spec.leaderboard.seeds.len()
             );
+            for (name, root, _) in sd {
+                println!("  generator {name}: stable-diffusion weights complete in {}", root.display());
+            }
             Ok(())
         }
+        Command::Generate { suite, set, shard, out, dir, seed, quick, weights, max_new, merge } => {
+            if let Some(dirs) = merge {
+                let rows = shiftbench::generate::merge_shards(&dirs[0], &dirs[1..])?;
+                println!("merged {} shard folders into {} ({} images)", dirs.len() - 1, dirs[0].display(), rows.len());
+                return Ok(());
+            }
+            set_weights_env(weights.as_deref());
+            let (suite, set) = (suite.expect("clap requires a suite"), set.expect("clap requires --set"));
+            generate_command(&suite, &set, shard.as_deref(), out, dir, seed, quick, max_new)
+        }
     }
+}
+
+/// `--weights` wins over the environment; setting the variable hands it to the library, which
+/// reads it when locating weights. Called before any thread starts.
+fn set_weights_env(weights: Option<&str>) {
+    if let Some(w) = weights {
+        std::env::set_var(shiftbench::generate::sd::WEIGHTS_ENV, w);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn generate_command(suite: &Path, set: &str, shard: Option<&str>, out: Option<PathBuf>, dir: Option<PathBuf>, seed: Option<u64>, quick: bool, max_new: Option<usize>) -> Result<()> {
+    use shiftbench::generate::{generate_set_with, SetOptions, Shard};
+    let suite = Suite::load(suite)?;
+    let g = suite.generated_set(set).with_context(|| {
+        format!("suite {} has no generated set `{set}`; defined: {}", suite.path.display(), suite.spec.generated.iter().map(|g| g.name.get_ref().as_str()).collect::<Vec<_>>().join(", "))
+    })?;
+    let shard = shard.map(Shard::parse).transpose()?.unwrap_or(Shard::WHOLE);
+    let seed = seed.unwrap_or(suite.spec.suite.seed);
+    let out = out.unwrap_or_else(|| default_out(&suite, quick));
+    let sd = shiftbench::generate::sd::prepare(&suite, seed, Path::new(shiftbench::generate::sd::LOCK_FILE))?;
+    let (set_dir, count, generator, _) = shiftbench::run::generated_set_plan(&suite, g, seed, quick, &out.join("work"), &sd);
+    let target = match dir {
+        Some(d) => d,
+        None if shard == Shard::WHOLE => set_dir.clone(),
+        None => set_dir.with_file_name(format!("{}.shard-{}-of-{}", set_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), shard.index, shard.count)),
+    };
+    let mine = (0..count as u64).filter(|&i| shard.contains(i)).count();
+    let pb = shiftbench::progress::bar(mine as u64, set);
+    let started = std::time::Instant::now();
+    let opts = SetOptions { shard, max_new, ..Default::default() };
+    let size = *suite.spec.suite.image_size.get_ref();
+    let (_, rows, stats) = generate_set_with(generator.as_dyn(), seed, set, &suite.class_indices(), count, size, &target, &pb, &opts)?;
+    pb.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{set}: {} of {mine} images in {} ({} rendered at {:.2} images/s, {} reused)",
+        rows.len(), target.display(), stats.rendered, stats.rendered as f64 / secs.max(1e-9), stats.reused
+    );
+    if shard != Shard::WHOLE {
+        println!("when every shard is done: shiftbench generate --merge {} {}", set_dir.display(), set_dir.with_file_name(format!("{}.shard-*", set_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())).display());
+    }
+    Ok(())
 }
 
 fn default_out(suite: &Suite, quick: bool) -> PathBuf {

@@ -10,7 +10,8 @@
 
 use crate::data::procedural::render_domain;
 use crate::data::ImageSet;
-use crate::generate::{generate_set, ProceduralGenerator};
+use crate::generate::sd::SdGenerator;
+use crate::generate::{generate_set_with, Generator, ProceduralGenerator, SetOptions};
 use crate::model::{ArchConfig, ResNet};
 use crate::record::{record_file_name, DomainRole, Protocol, Provenance, Role, RunRecord, TrainSummary, RECORD_SCHEMA};
 use crate::suite::{Augment, DomainSpec, GeneratedSpec, ModelSpec, Suite};
@@ -104,6 +105,9 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunSummary> {
         Profile { size_scale: 1.0, epoch_scale: 1.0, classes: classes.len() }
     };
     let work = opts.out.join("work");
+    // Stable Diffusion weights are located and hashed before any work, so a missing file is the
+    // first thing a user sees, not an error after hours of rendering.
+    let sd = crate::generate::sd::prepare(suite, seed, Path::new(crate::generate::sd::LOCK_FILE))?;
     let device = Device::Cpu;
     let device_name = "cpu".to_string();
     let multi = MultiProgress::new();
@@ -118,7 +122,7 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunSummary> {
         datasets.insert(ds.name.clone(), ds);
     }
     for g in &spec.generated {
-        let ds = make_generated_set(suite, g, seed, &classes, size, &profile, &work, &multi)?;
+        let ds = make_generated_set(suite, g, seed, &classes, size, &profile, &work, &multi, &sd)?;
         datasets.insert(ds.name.clone(), ds);
     }
 
@@ -216,17 +220,77 @@ fn render_real_domain(d: &DomainSpec, seed: u64, classes: &[usize], size: u32, p
     Dataset { name, images, key, generated: false }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn make_generated_set(suite: &Suite, g: &GeneratedSpec, seed: u64, classes: &[usize], size: u32, profile: &Profile, work: &Path, multi: &MultiProgress) -> Result<Dataset> {
+/// A suite's generator, ready to render.
+pub enum SuiteGenerator<'a> {
+    Procedural(ProceduralGenerator),
+    StableDiffusion(&'a SdGenerator),
+}
+
+impl SuiteGenerator<'_> {
+    pub fn as_dyn(&self) -> &dyn Generator {
+        match self {
+            SuiteGenerator::Procedural(g) => g,
+            SuiteGenerator::StableDiffusion(g) => *g,
+        }
+    }
+
+    /// What identifies the generator in cache keys (the procedural id alone, as before SD existed).
+    fn key(&self) -> serde_json::Value {
+        match self {
+            SuiteGenerator::Procedural(g) => json!(g.id()),
+            SuiteGenerator::StableDiffusion(g) => g.key(),
+        }
+    }
+}
+
+/// Where `run` keeps generated set `g` (and where `generate` writes it), how many images it
+/// has under the profile, its generator, and its dataset key.
+pub fn generated_set_plan<'a>(
+    suite: &Suite,
+    g: &GeneratedSpec,
+    seed: u64,
+    quick: bool,
+    work: &Path,
+    sd: &'a BTreeMap<String, SdGenerator>,
+) -> (PathBuf, usize, SuiteGenerator<'a>, serde_json::Value) {
+    let spec = &suite.spec;
+    let classes = suite.class_indices();
+    let size = *spec.suite.image_size.get_ref();
+    let profile = if quick {
+        Profile { size_scale: *spec.quick.size_scale.get_ref(), epoch_scale: *spec.quick.epoch_scale.get_ref(), classes: classes.len() }
+    } else {
+        Profile { size_scale: 1.0, epoch_scale: 1.0, classes: classes.len() }
+    };
     let generator_spec = suite.generator(g.generator.get_ref()).expect("validated generator reference");
-    let generator = ProceduralGenerator { templates: generator_spec.templates };
+    let generator = match sd.get(generator_spec.name.get_ref()) {
+        Some(s) => SuiteGenerator::StableDiffusion(s),
+        None => SuiteGenerator::Procedural(ProceduralGenerator { templates: generator_spec.templates }),
+    };
     let count = profile.size(*g.size.get_ref());
     let name = g.name.get_ref().clone();
-    let key = json!({"kind": "generated", "name": name, "generator": generator.id(), "count": count, "size": size, "seed": seed, "classes": classes});
+    let key = json!({"kind": "generated", "name": name, "generator": generator.key(), "count": count, "size": size, "seed": seed, "classes": classes});
     // Folder keyed by inputs: changing the generator or sizes never mixes old and new images.
     let dir = work.join("generated").join(format!("{name}-{}", &short_hash(&key)));
+    (dir, count, generator, key)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn make_generated_set(
+    suite: &Suite,
+    g: &GeneratedSpec,
+    seed: u64,
+    classes: &[usize],
+    size: u32,
+    profile: &Profile,
+    work: &Path,
+    multi: &MultiProgress,
+    sd: &BTreeMap<String, SdGenerator>,
+) -> Result<Dataset> {
+    let quick = profile.size_scale < 1.0;
+    let (dir, count, generator, key) = generated_set_plan(suite, g, seed, quick, work, sd);
+    let name = g.name.get_ref().clone();
     let pb = multi.add(crate::progress::bar(count as u64, &name));
-    let (images, _manifest, stats) = generate_set(&generator, seed, &name, classes, count, size, &dir, &pb)
+    let (images, _manifest, stats) = generate_set_with(generator.as_dyn(), seed, &name, classes, count, size, &dir, &pb, &SetOptions::default())
         .with_context(|| format!("generating set `{name}` in {}", dir.display()))?;
     pb.finish_and_clear();
     crate::progress::say(format!("{name}: {} images generated, {} reused from {}", stats.rendered, stats.reused, dir.display()));

@@ -6,6 +6,7 @@
 //! reading this code.
 
 use crate::data::procedural::{DomainStyle, CLASS_NAMES};
+use crate::generate::sd::{DTypeChoice, Preset, SchedulerKind};
 use crate::generate::TemplateSet;
 use crate::metrics::Transform;
 use crate::model::{ArchConfig, BlockKind, NamedArch, Stem};
@@ -86,10 +87,12 @@ pub struct DomainSpec {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum GeneratorKind {
     /// The built-in offline stand-in for Stable Diffusion.
     Procedural,
+    /// Stable Diffusion through candle-transformers (needs weights; see the README).
+    StableDiffusion,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -98,6 +101,24 @@ pub struct GeneratorSpec {
     pub name: Spanned<String>,
     pub kind: GeneratorKind,
     pub templates: TemplateSet,
+    // The keys below are for `kind = "stable-diffusion"` only; each defaults to the preset's.
+    /// Model family: v1-5 (default, the paper's), v2-1, sd-turbo, sdxl-turbo.
+    pub preset: Option<Spanned<Preset>>,
+    /// Where the weights are: a diffusers-layout folder, `hf:ORG/NAME[@REV]` (a Hugging Face
+    /// cache snapshot) or `artifact:NAME` (datasets.lock). --weights / SHIFTBENCH_SD_WEIGHTS win.
+    pub weights: Option<Spanned<String>>,
+    pub scheduler: Option<Spanned<SchedulerKind>>,
+    pub steps: Option<Spanned<usize>>,
+    pub guidance: Option<Spanned<f64>>,
+    /// Generation resolution in pixels (images are stored at the suite's `image_size`).
+    pub size: Option<Spanned<u32>>,
+    pub dtype: Option<Spanned<DTypeChoice>>,
+    /// Images sampled together.
+    pub batch_size: Option<Spanned<usize>>,
+    /// img2img ("labels + images"): the domain whose image of the same index is the source.
+    pub img2img_source: Option<Spanned<String>>,
+    /// img2img strength in (0, 1]: the fraction of the schedule that is re-noised and denoised.
+    pub img2img_strength: Option<Spanned<f64>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -517,6 +538,9 @@ impl Validator<'_> {
         for d in &s.domains {
             self.positive(&d.size, "domains.size")?;
         }
+        for g in &s.generators {
+            self.check_generator(g, &domains)?;
+        }
         for g in &s.generated {
             self.positive(&g.size, "generated.size")?;
             self.reference(&g.generator, &generators, "generated.generator", "[[generators]]")?;
@@ -685,6 +709,59 @@ impl Validator<'_> {
                     return Err(self.err(v, key, "must be in (0, 16]"));
                 }
             }
+        }
+        Ok(())
+    }
+
+    fn check_generator(&self, g: &GeneratorSpec, domains: &BTreeSet<&str>) -> Result<(), SuiteError> {
+        if g.kind == GeneratorKind::Procedural {
+            let sd_keys: [(&str, Option<std::ops::Range<usize>>); 10] = [
+                ("preset", g.preset.as_ref().map(|v| v.span())),
+                ("weights", g.weights.as_ref().map(|v| v.span())),
+                ("scheduler", g.scheduler.as_ref().map(|v| v.span())),
+                ("steps", g.steps.as_ref().map(|v| v.span())),
+                ("guidance", g.guidance.as_ref().map(|v| v.span())),
+                ("size", g.size.as_ref().map(|v| v.span())),
+                ("dtype", g.dtype.as_ref().map(|v| v.span())),
+                ("batch_size", g.batch_size.as_ref().map(|v| v.span())),
+                ("img2img_source", g.img2img_source.as_ref().map(|v| v.span())),
+                ("img2img_strength", g.img2img_strength.as_ref().map(|v| v.span())),
+            ];
+            if let Some((key, Some(span))) = sd_keys.into_iter().find(|(_, s)| s.is_some()) {
+                return Err(error_at(self.path, self.text, span, format!("generators.{key}"), format!("`{key}` applies to kind = \"stable-diffusion\" only; remove it or change the kind")));
+            }
+            return Ok(());
+        }
+        if let Some(steps) = &g.steps {
+            self.positive(steps, "generators.steps")?;
+        }
+        if let Some(b) = &g.batch_size {
+            self.positive(b, "generators.batch_size")?;
+        }
+        if let Some(v) = &g.guidance {
+            if !(v.get_ref().is_finite() && *v.get_ref() >= 0.0) {
+                return Err(self.err(v, "generators.guidance", "must be zero or a positive number (1 or less turns classifier-free guidance off)"));
+            }
+        }
+        if let Some(v) = &g.size {
+            let px = *v.get_ref();
+            if !(8..=2048).contains(&px) || px % 8 != 0 {
+                return Err(self.err(v, "generators.size", "must be a multiple of 8 between 8 and 2048 pixels"));
+            }
+        }
+        match (&g.img2img_source, &g.img2img_strength) {
+            (Some(src), Some(strength)) => {
+                if !domains.contains(src.get_ref().as_str()) {
+                    return Err(self.err(src, "generators.img2img_source", format!("`{}` is not a domain; defined: {}", src.get_ref(), list(domains.iter().copied()))));
+                }
+                let v = *strength.get_ref();
+                if !(v > 0.0 && v <= 1.0) {
+                    return Err(self.err(strength, "generators.img2img_strength", "must be in (0, 1]"));
+                }
+            }
+            (Some(src), None) => return Err(self.err(src, "generators.img2img_strength", "img2img needs a strength too, e.g. img2img_strength = 0.75")),
+            (None, Some(strength)) => return Err(self.err(strength, "generators.img2img_source", "img2img needs a source domain too, e.g. img2img_source = \"train\"")),
+            (None, None) => {}
         }
         Ok(())
     }

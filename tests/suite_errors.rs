@@ -229,3 +229,30 @@ fn bad_clipping_checkpointing_mixing_and_evaluation_values_are_explained() {
     assert_eq!((e.line, e.key.as_str()), (line, "regimes.augment"), "{e}");
     assert!(e.to_string().contains("augmix"), "the message lists the accepted values: {e}");
 }
+
+#[test]
+fn unknown_stable_diffusion_preset_is_named() {
+    let (text, line) = edited("name = \"procedural\"", "kind = \"procedural\"", "kind = \"stable-diffusion\"\npreset = \"v3\"");
+    let e = error_of(&text);
+    assert_error(&e, line + 1, "generators.preset", &["unknown variant `v3`", "v1-5", "sd-turbo", "sdxl-turbo"]);
+}
+
+#[test]
+fn bad_stable_diffusion_values_are_named() {
+    let (text, line) = edited("name = \"procedural\"", "kind = \"procedural\"", "kind = \"stable-diffusion\"\nsize = 500");
+    assert_error(&error_of(&text), line + 1, "generators.size", &["multiple of 8"]);
+    let (text, line) = edited("name = \"procedural\"", "kind = \"procedural\"", "kind = \"stable-diffusion\"\nguidance = -1.0");
+    assert_error(&error_of(&text), line + 1, "generators.guidance", &["positive"]);
+    let (text, line) = edited("name = \"procedural\"", "kind = \"procedural\"", "kind = \"stable-diffusion\"\nimg2img_source = \"train\"\nimg2img_strength = 1.5");
+    assert_error(&error_of(&text), line + 2, "generators.img2img_strength", &["(0, 1]"]);
+    let (text, line) = edited("name = \"procedural\"", "kind = \"procedural\"", "kind = \"stable-diffusion\"\nimg2img_source = \"trian\"\nimg2img_strength = 0.5");
+    assert_error(&error_of(&text), line + 1, "generators.img2img_source", &["`trian`", "`train`"]);
+    let (text, line) = edited("name = \"procedural\"", "kind = \"procedural\"", "kind = \"stable-diffusion\"\nscheduler = \"pndm\"");
+    assert_error(&error_of(&text), line + 1, "generators.scheduler", &["unknown variant `pndm`", "ddim", "euler-ancestral"]);
+}
+
+#[test]
+fn stable_diffusion_keys_on_a_procedural_generator_are_refused() {
+    let (text, line) = edited("name = \"procedural\"", "kind = \"procedural\"", "kind = \"procedural\"\nsteps = 50");
+    assert_error(&error_of(&text), line + 1, "generators.steps", &["stable-diffusion"]);
+}

@@ -45,6 +45,7 @@
 
 pub mod manifest;
 pub mod procedural;
+pub mod sd;
 pub mod prompt;
 pub mod templates;
 
@@ -81,6 +82,51 @@ impl TemplateSet {
             TemplateSet::PhotoOf => "photo-of",
         }
     }
+
+    /// (template id — index in CLIP_IMAGENET_TEMPLATES, or 0 for photo-of — and the prompt text)
+    /// for image `index` of generated set `set`; seeded via Stream. Every generator shares it.
+    pub fn prompt_for(&self, seed: u64, set: &str, index: u64, class_name: &str) -> (usize, String) {
+        match self {
+            TemplateSet::ClipImagenet80 => {
+                let mut rng = Stream::new(seed, &format!("generate/{set}/template"), index);
+                let id = rng.below(CLIP_IMAGENET_TEMPLATES.len() as u64) as usize;
+                (id, templates::fill(CLIP_IMAGENET_TEMPLATES[id], class_name))
+            }
+            TemplateSet::PhotoOf => (0, templates::fill(PHOTO_OF_TEMPLATE, class_name)),
+        }
+    }
+}
+
+/// What every generator offers `generate_set`: an id for the manifest, its prompt templates, the
+/// extra manifest columns it records, and a way to render a batch of planned rows.
+pub trait Generator: Sync {
+    /// The manifest's `generator` column.
+    fn id(&self) -> String;
+    fn templates(&self) -> TemplateSet;
+    /// Extra manifest columns for image `index` (None: the eight base columns only).
+    fn diffusion_columns(&self, index: u64) -> Result<Option<manifest::DiffusionColumns>>;
+    /// How many images `render` is given at once.
+    fn batch_size(&self) -> usize;
+    /// Renders one image per planned row, at `size` pixels, in row order.
+    fn render(&self, plans: &[&ManifestRow], classes: &[usize], size: u32) -> Result<Vec<RgbImage>>;
+}
+
+impl Generator for ProceduralGenerator {
+    fn id(&self) -> String {
+        ProceduralGenerator::id(self)
+    }
+    fn templates(&self) -> TemplateSet {
+        self.templates
+    }
+    fn diffusion_columns(&self, _index: u64) -> Result<Option<manifest::DiffusionColumns>> {
+        Ok(None)
+    }
+    fn batch_size(&self) -> usize {
+        CHECKPOINT_EVERY
+    }
+    fn render(&self, plans: &[&ManifestRow], classes: &[usize], size: u32) -> Result<Vec<RgbImage>> {
+        Ok(plans.par_iter().map(|p| ProceduralGenerator::render(self, classes[p.label as usize], &p.prompt, p.seed, size)).collect())
+    }
 }
 
 /// Version tag of the procedural painter; bump it whenever its output changes so manifests and
@@ -102,14 +148,7 @@ impl ProceduralGenerator {
     /// (template id — index in CLIP_IMAGENET_TEMPLATES, or 0 for photo-of — and the prompt text)
     /// for image `index` of generated set `set`; seeded via Stream.
     pub fn prompt_for(&self, seed: u64, set: &str, index: u64, class_name: &str) -> (usize, String) {
-        match self.templates {
-            TemplateSet::ClipImagenet80 => {
-                let mut rng = Stream::new(seed, &format!("generate/{set}/template"), index);
-                let id = rng.below(CLIP_IMAGENET_TEMPLATES.len() as u64) as usize;
-                (id, templates::fill(CLIP_IMAGENET_TEMPLATES[id], class_name))
-            }
-            TemplateSet::PhotoOf => (0, templates::fill(PHOTO_OF_TEMPLATE, class_name)),
-        }
+        self.templates.prompt_for(seed, set, index, class_name)
     }
 
     /// One image for `class` (index into CLASS_NAMES) from `prompt` with `image_seed`; pure function.
@@ -134,13 +173,51 @@ pub struct GenerateStats {
 /// Images rendered between manifest checkpoints: a killed run loses at most this many renders.
 const CHECKPOINT_EVERY: usize = 512;
 
-/// Generates (or resumes) the generated set `set` in `dir`: images at
-/// `dir/images/<class_name>/<index:06>.png`, manifest at `dir/manifest.csv`, both written
-/// atomically. Label = index % classes.len() (position in `classes`, which are indices into
-/// CLASS_NAMES); per-image seed = rng::derive_seed(seed, &format!("generate/{set}"), index).
-/// An image listed in the manifest whose file exists and whose sha256 matches is decoded and
-/// reused; anything else is (re)generated. Returns the images (index order), the manifest rows,
-/// and how many images were rendered and how many reused.
+/// One slice of a generated set: image `index` belongs to shard `index % count`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    pub const WHOLE: Shard = Shard { index: 0, count: 1 };
+
+    /// Parses `I/N` (0 <= I < N).
+    pub fn parse(text: &str) -> Result<Shard> {
+        let bad = || anyhow::anyhow!("--shard `{text}` must be I/N with 0 <= I < N, e.g. 0/4 (Slurm: $SLURM_ARRAY_TASK_ID/N, Kubernetes: $JOB_COMPLETION_INDEX/N)");
+        let (i, n) = text.split_once('/').ok_or_else(bad)?;
+        let (index, count): (usize, usize) = (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+
+    pub fn contains(&self, image: u64) -> bool {
+        image % self.count as u64 == self.index as u64
+    }
+}
+
+/// Options of [`generate_set_with`].
+#[derive(Clone, Copy, Debug)]
+pub struct SetOptions {
+    pub shard: Shard,
+    /// Stop after rendering this many new images (the manifest keeps everything finished): a
+    /// deterministic stand-in for a killed run in tests, and a way to cap a session's work.
+    pub max_new: Option<usize>,
+    /// Images checkpointed to the manifest at once.
+    pub checkpoint_every: usize,
+}
+
+impl Default for SetOptions {
+    fn default() -> Self {
+        Self { shard: Shard::WHOLE, max_new: None, checkpoint_every: CHECKPOINT_EVERY }
+    }
+}
+
+/// Generates (or resumes) the generated set `set` in `dir` with the procedural generator; see
+/// [`generate_set_with`].
 #[allow(clippy::too_many_arguments)]
 pub fn generate_set(
     gen: &ProceduralGenerator,
@@ -152,27 +229,69 @@ pub fn generate_set(
     dir: &Path,
     progress: &indicatif::ProgressBar,
 ) -> Result<(ImageSet, Vec<ManifestRow>, GenerateStats)> {
+    generate_set_with(gen, seed, set, classes, count, size, dir, progress, &SetOptions::default())
+}
+
+/// Generates (or resumes) the generated set `set` in `dir`: images at
+/// `dir/images/<class_name>/<index:06>.png`, manifest at `dir/manifest.csv`, both written
+/// atomically. Label = index % classes.len() (position in `classes`, which are indices into
+/// CLASS_NAMES); per-image seed = rng::derive_seed(seed, &format!("generate/{set}"), index).
+/// An image listed in the manifest whose file exists and whose sha256 matches is decoded and
+/// reused; anything else is (re)generated. Only the images of `opts.shard` are considered.
+/// Returns the images (index order), the manifest rows, and how many images were rendered and
+/// how many reused.
+#[allow(clippy::too_many_arguments)]
+pub fn generate_set_with(
+    gen: &dyn Generator,
+    seed: u64,
+    set: &str,
+    classes: &[usize],
+    count: usize,
+    size: u32,
+    dir: &Path,
+    progress: &indicatif::ProgressBar,
+    opts: &SetOptions,
+) -> Result<(ImageSet, Vec<ManifestRow>, GenerateStats)> {
     validate(classes, size).with_context(|| format!("cannot generate set '{set}'"))?;
     let manifest_path = dir.join(manifest::MANIFEST_FILE);
     let previous = previous_rows(&manifest_path);
-    let plans: Vec<ManifestRow> = (0..count as u64).map(|i| plan_row(gen, seed, set, classes, i)).collect();
+    let plans: Vec<ManifestRow> = (0..count as u64)
+        .filter(|&i| opts.shard.contains(i))
+        .map(|i| plan_row(gen, seed, set, classes, i))
+        .collect::<Result<_>>()?;
     let mut images = ImageSet::with_size(size);
-    let mut rows: Vec<ManifestRow> = Vec::with_capacity(count);
+    let mut rows: Vec<ManifestRow> = Vec::with_capacity(plans.len());
     let mut stats = GenerateStats::default();
-    for chunk in plans.chunks(CHECKPOINT_EVERY) {
-        let produced: Vec<Result<(RgbImage, ManifestRow, bool)>> = chunk
-            .par_iter()
-            .map(|plan| {
-                let out = produce(gen, plan, previous.get(&plan.path), dir, classes, size);
-                progress.inc(1);
-                out
-            })
-            .collect();
-        for result in produced {
-            let (image, row, reused) = result?;
+    for chunk in plans.chunks(opts.checkpoint_every.max(1)) {
+        let reused: Vec<Option<(RgbImage, ManifestRow)>> = chunk.par_iter().map(|plan| reuse(plan, previous.get(&plan.path), dir, size)).collect();
+        let todo: Vec<&ManifestRow> = chunk.iter().zip(&reused).filter(|(_, r)| r.is_none()).map(|(p, _)| p).collect();
+        progress.inc((chunk.len() - todo.len()) as u64);
+        let budget = opts.max_new.map(|m| m.saturating_sub(stats.rendered)).unwrap_or(usize::MAX);
+        let todo = &todo[..todo.len().min(budget)];
+        let mut fresh: HashMap<String, (RgbImage, ManifestRow)> = HashMap::new();
+        for batch in todo.chunks(gen.batch_size().max(1)) {
+            let rendered = gen.render(batch, classes, size)?;
+            anyhow::ensure!(rendered.len() == batch.len(), "generator {} returned {} images for {} requests", gen.id(), rendered.len(), batch.len());
+            let written: Vec<Result<(RgbImage, ManifestRow)>> = batch.par_iter().zip(rendered).map(|(plan, image)| store(plan, image, dir)).collect();
+            for w in written {
+                let (image, row) = w?;
+                fresh.insert(row.path.clone(), (image, row));
+            }
+            progress.inc(batch.len() as u64);
+        }
+        let mut stopped = false;
+        for (plan, old) in chunk.iter().zip(reused) {
+            let (image, row, was_reused) = match (old, fresh.remove(&plan.path)) {
+                (Some((image, row)), _) => (image, row, true),
+                (None, Some((image, row))) => (image, row, false),
+                (None, None) => {
+                    stopped = true;
+                    continue;
+                }
+            };
             images.push(row.label, &image);
             rows.push(row);
-            if reused {
+            if was_reused {
                 stats.reused += 1;
             } else {
                 stats.rendered += 1;
@@ -180,14 +299,53 @@ pub fn generate_set(
         }
         // Checkpoint: finished rows plus the old rows not yet re-checked, so an interrupted
         // run keeps everything it could still reuse.
-        let pending = plans[rows.len()..].iter().filter_map(|p| previous.get(&p.path).filter(|old| same_request(old, p)).cloned());
-        let checkpoint: Vec<ManifestRow> = rows.iter().cloned().chain(pending).collect();
+        let done: std::collections::HashSet<&str> = rows.iter().map(|r| r.path.as_str()).collect();
+        let pending = plans.iter().filter(|p| !done.contains(p.path.as_str())).filter_map(|p| previous.get(&p.path).filter(|old| same_request(old, p)).cloned());
+        let mut checkpoint: Vec<ManifestRow> = rows.iter().cloned().chain(pending).collect();
+        checkpoint.sort_by_key(|r| image_index(&r.path));
         write_atomic(&manifest_path, &manifest::to_csv(&checkpoint)?)?;
+        if stopped {
+            break;
+        }
     }
-    if count == 0 {
+    if plans.is_empty() {
         write_atomic(&manifest_path, &manifest::to_csv(&rows)?)?;
     }
     Ok((images, rows, stats))
+}
+
+/// The image index encoded in a manifest path (`images/<class>/<index>.png`).
+pub fn image_index(path: &str) -> u64 {
+    Path::new(path).file_stem().and_then(|s| s.to_str()).and_then(|s| s.parse().ok()).unwrap_or(u64::MAX)
+}
+
+/// Joins shard folders (each with its manifest and images) into `out`, verifying every image
+/// against its shard manifest. The result equals an unsharded run's folder.
+pub fn merge_shards(out: &Path, shard_dirs: &[std::path::PathBuf]) -> Result<Vec<ManifestRow>> {
+    anyhow::ensure!(!shard_dirs.is_empty(), "name at least one shard folder to merge");
+    let mut rows: Vec<ManifestRow> = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for dir in shard_dirs {
+        let manifest_path = dir.join(manifest::MANIFEST_FILE);
+        let shard_rows = manifest::read(&manifest_path).with_context(|| format!("shard folder {} has no readable manifest; run its `shiftbench generate --shard` first", dir.display()))?;
+        for row in shard_rows {
+            let bytes = std::fs::read(dir.join(&row.path)).with_context(|| format!("{} lists {} but the file is missing; re-run that shard", manifest_path.display(), row.path))?;
+            anyhow::ensure!(sha256_hex(&bytes) == row.sha256, "{} in {} does not match its manifest hash; re-run that shard", row.path, dir.display());
+            if let Some(&i) = seen.get(&row.path) {
+                anyhow::ensure!(rows[i] == row, "{} appears in two shards with different contents; were the shards made from the same suite and seed?", row.path);
+                continue;
+            }
+            let target = out.join(&row.path);
+            if std::fs::read(&target).map(|b| b != bytes).unwrap_or(true) {
+                write_atomic(&target, &bytes)?;
+            }
+            seen.insert(row.path.clone(), rows.len());
+            rows.push(row);
+        }
+    }
+    rows.sort_by_key(|r| image_index(&r.path));
+    write_atomic(&out.join(manifest::MANIFEST_FILE), &manifest::to_csv(&rows)?)?;
+    Ok(rows)
 }
 
 /// Rows of an existing manifest by path; a missing or unreadable manifest means nothing to reuse.
@@ -199,11 +357,11 @@ fn previous_rows(path: &Path) -> HashMap<String, ManifestRow> {
 }
 
 /// The manifest row image `index` will have, minus its hash.
-fn plan_row(gen: &ProceduralGenerator, seed: u64, set: &str, classes: &[usize], index: u64) -> ManifestRow {
+fn plan_row(gen: &dyn Generator, seed: u64, set: &str, classes: &[usize], index: u64) -> Result<ManifestRow> {
     let label = (index % classes.len() as u64) as u32;
     let class_name = CLASS_NAMES[classes[label as usize]].to_string();
-    let (template_id, prompt) = gen.prompt_for(seed, set, index, &class_name);
-    ManifestRow {
+    let (template_id, prompt) = gen.templates().prompt_for(seed, set, index, &class_name);
+    Ok(ManifestRow {
         path: format!("images/{class_name}/{index:06}.png"),
         label,
         class_name,
@@ -212,40 +370,28 @@ fn plan_row(gen: &ProceduralGenerator, seed: u64, set: &str, classes: &[usize], 
         seed: derive_seed(seed, &format!("generate/{set}"), index),
         generator: gen.id(),
         sha256: String::new(),
-    }
+        diffusion: gen.diffusion_columns(index)?,
+    })
 }
 
 /// Whether an old row describes the same image request as a plan (everything but the hash).
 fn same_request(old: &ManifestRow, plan: &ManifestRow) -> bool {
-    old.path == plan.path
-        && old.label == plan.label
-        && old.class_name == plan.class_name
-        && old.prompt == plan.prompt
-        && old.template_id == plan.template_id
-        && old.seed == plan.seed
-        && old.generator == plan.generator
+    ManifestRow { sha256: String::new(), ..old.clone() } == *plan
 }
 
-/// Reuses the image on disk when the old row vouches for it, otherwise renders and writes it.
-/// Returns the image, its row, and whether it was reused.
-fn produce(
-    gen: &ProceduralGenerator,
-    plan: &ManifestRow,
-    old: Option<&ManifestRow>,
-    dir: &Path,
-    classes: &[usize],
-    size: u32,
-) -> Result<(RgbImage, ManifestRow, bool)> {
+/// The image on disk when the old row vouches for it.
+fn reuse(plan: &ManifestRow, old: Option<&ManifestRow>, dir: &Path, size: u32) -> Option<(RgbImage, ManifestRow)> {
+    let old = old.filter(|o| same_request(o, plan))?;
+    let image = verified_image(&dir.join(&plan.path), &old.sha256, size)?;
+    Some((image, old.clone()))
+}
+
+/// Writes a rendered image and returns its finished row.
+fn store(plan: &ManifestRow, image: RgbImage, dir: &Path) -> Result<(RgbImage, ManifestRow)> {
     let file = dir.join(&plan.path);
-    if let Some(old) = old.filter(|o| same_request(o, plan)) {
-        if let Some(image) = verified_image(&file, &old.sha256, size) {
-            return Ok((image, old.clone(), true));
-        }
-    }
-    let image = gen.render(classes[plan.label as usize], &plan.prompt, plan.seed, size);
     let png = image.to_png();
     write_atomic(&file, &png).with_context(|| format!("cannot write generated image {}", file.display()))?;
-    Ok((image, ManifestRow { sha256: sha256_hex(&png), ..plan.clone() }, false))
+    Ok((image, ManifestRow { sha256: sha256_hex(&png), ..plan.clone() }))
 }
 
 /// The decoded image if the file exists, hashes to `sha256` and has the expected size.

@@ -1,0 +1,312 @@
+//! The `stable-diffusion` generator: Stable Diffusion through candle-transformers.
+//!
+//! # Presets
+//!
+//! | preset | model (diffusers layout) | size | steps | guidance | scheduler |
+//! |---|---|---|---|---|---|
+//! | `v1-5` | runwayml/stable-diffusion-v1-5 (the paper's) | 512 | 50 | 7.5 | DDIM |
+//! | `v2-1` | stabilityai/stable-diffusion-2-1 (v-prediction) | 768 | 50 | 7.5 | DDIM |
+//! | `sd-turbo` | stabilityai/sd-turbo (SD 2.1 base, distilled) | 512 | 1 | 0 | Euler ancestral, trailing |
+//! | `sdxl-turbo` | stabilityai/sdxl-turbo | 512 | 1 | 0 | Euler ancestral, trailing |
+//!
+//! **Schedulers.** diffusers' default for SD 1.5 is PNDM, which candle does not implement;
+//! candle offers DDIM, DDPM, Euler ancestral and UniPC. We use DDIM with eta = 0 for the 50-step
+//! presets: deterministic after the initial noise, and the scheduler candle's own SD examples use.
+//! PNDM and DDIM at 50 steps sample the same model, but pixels differ from a diffusers run. The
+//! turbo models were published with (non-ancestral) Euler and trailing spacing; candle has only
+//! the ancestral variant, which for one step is identical (sigma_up = sigma_down = 0 on the last
+//! step, so the update is x0 = x - sigma * eps). For several steps it adds ancestral noise, which we
+//! draw from our own seeded streams because candle's step draws from the unseedable CPU RNG.
+//!
+//! **sd-turbo.** candle has no preset for it; the UNet, VAE, scheduler and text-encoder values
+//! here are those of the public `stabilityai/sd-turbo` config files (SD 2.1 base: heads
+//! [5, 10, 20, 20], cross-attention 1024, linear projections, OpenCLIP ViT-H text encoder cut to
+//! 23 layers, epsilon prediction, trailing spacing).
+//!
+//! **What candle's SDXL UNet leaves out (sdxl-turbo).** diffusers' SDXL UNet adds to its timestep
+//! embedding an `add_embedding` of (a) the pooled, projected output of the second text encoder
+//! (`text_embeds`) and (b) six "micro-conditioning" numbers (`time_ids`: original size, crop
+//! top-left, target size). candle's `UNet2DConditionModel` implements neither
+//! (`addition_embed_type = "text_time"` is ignored and the `add_embedding.*` weights are never
+//! read), so the model is run without the global prompt summary and size/crop signals it was
+//! trained with. Prompt content still arrives through cross-attention, so images follow the prompt,
+//! but composition and colour are less faithful and outputs do not match diffusers pixel for pixel.
+//! We do feed both encoders' penultimate-layer states (as diffusers does), not the final layer.
+//!
+//! **Smaller gaps.** candle's SD 2.x / SDXL-G text encoder uses the tanh approximation of GELU
+//! where transformers uses the exact erf form (differences around 1e-3 in embeddings). img2img
+//! encodes the source image to the VAE posterior's mean (see
+//! [`weights::posterior_mean_overrides`]); diffusers samples from the posterior, whose std is tiny.
+//!
+//! # Cross-check against diffusers (open)
+//!
+//! `tests/stable_diffusion.rs::one_unet_step_matches_diffusers` (opt-in, SHIFTBENCH_TORCH_PYTHON)
+//! runs `benches/diffusers_step.py` on the tiny test model. Last run: the CLIP text encoder
+//! agrees with transformers to 5e-7 (relative to the largest output), a VAE ResnetBlock2D to
+//! 6e-7, but candle's VAE mid-block `AttentionBlock` does not match diffusers' `Attention` (nor a
+//! hand-written reference) on the same weights, and one UNet step differs by 0.26 relative; the
+//! UNet's attention is the suspect. Until that is resolved, images are not diffusers' images.
+//!
+//! # Determinism
+//!
+//! Initial latents, img2img noise and ancestral noise come from `rng::Stream`s keyed by the
+//! image's own seed (derived from suite seed, set name and image index; the index fixes the
+//! class), so any image can be regenerated alone and batching never changes an image.
+
+pub mod config;
+pub mod pipeline;
+pub mod random;
+pub mod weights;
+
+pub use config::{DTypeChoice, Preset, SchedulerKind};
+pub use pipeline::{Pipeline, Request, Sampling};
+pub use weights::{WeightFiles, WeightsSource, WEIGHTS_ENV};
+
+use crate::data::RgbImage;
+use anyhow::{Context, Result};
+use candle_core::{DType, Device};
+
+/// Resamples a square image to `size`×`size` with a triangle (bilinear) filter whose support
+/// grows with the scale factor, so downscaling averages instead of aliasing.
+pub fn resize(img: &RgbImage, size: u32) -> RgbImage {
+    if img.width == size && img.height == size {
+        return img.clone();
+    }
+    let horizontal = resample_axis(&img.pixels, img.width as usize, img.height as usize, size as usize, true);
+    let pixels = resample_axis(&horizontal, size as usize, img.height as usize, size as usize, false);
+    RgbImage { width: size, height: size, pixels: pixels.iter().map(|&v| v.round().clamp(0.0, 255.0) as u8).collect() }
+}
+
+fn resample_axis<T: Copy + Into<f64>>(src: &[T], w: usize, h: usize, out: usize, along_x: bool) -> Vec<f64> {
+    let n_in = if along_x { w } else { h };
+    let scale = n_in as f64 / out as f64;
+    let support = scale.max(1.0);
+    let weights: Vec<(usize, Vec<f64>)> = (0..out)
+        .map(|o| {
+            let centre = (o as f64 + 0.5) * scale;
+            let lo = ((centre - support).floor().max(0.0)) as usize;
+            let hi = ((centre + support).ceil() as usize).min(n_in);
+            let mut ws: Vec<f64> = (lo..hi).map(|i| (1.0 - ((i as f64 + 0.5 - centre) / support).abs()).max(0.0)).collect();
+            let sum: f64 = ws.iter().sum();
+            ws.iter_mut().for_each(|x| *x /= sum.max(1e-12));
+            (lo, ws)
+        })
+        .collect();
+    let (ow, oh) = if along_x { (out, h) } else { (w, out) };
+    let mut dst = vec![0.0; ow * oh * 3];
+    for y in 0..oh {
+        for x in 0..ow {
+            let (lo, ws) = &weights[if along_x { x } else { y }];
+            for c in 0..3 {
+                let mut acc = 0.0;
+                for (k, wgt) in ws.iter().enumerate() {
+                    let (sx, sy) = if along_x { (lo + k, y) } else { (x, lo + k) };
+                    acc += wgt * src[(sy * w + sx) * 3 + c].into();
+                }
+                dst[(y * ow + x) * 3 + c] = acc;
+            }
+        }
+    }
+    dst
+}
+
+/// The device generation runs on: the first CUDA GPU when built with `cuda` and one is present.
+pub fn default_device() -> Device {
+    Device::cuda_if_available(0).unwrap_or(Device::Cpu)
+}
+
+/// The model dtype for a choice on a device: f32 on CPU (candle's CPU half-precision kernels
+/// are slow and the reference numbers are f32), f16 on a GPU unless told otherwise.
+pub fn resolve_dtype(choice: DTypeChoice, device: &Device) -> Result<DType> {
+    Ok(match (choice, device.is_cpu()) {
+        (DTypeChoice::Auto, true) | (DTypeChoice::F32, _) => DType::F32,
+        (DTypeChoice::Auto, false) | (DTypeChoice::F16, _) => DType::F16,
+        (DTypeChoice::Bf16, _) => DType::BF16,
+    })
+}
+
+/// Where img2img source images come from: the real domain's image with the same index (and so
+/// the same class), as the paper conditions each generated image on one real training image.
+#[derive(Clone, Debug)]
+pub struct Img2ImgSource {
+    pub domain: String,
+    pub style: crate::data::procedural::DomainStyle,
+    pub seed: u64,
+    /// The suite's image size (the size the real domain is rendered at).
+    pub size: u32,
+    pub strength: f64,
+}
+
+/// Everything a suite's `stable-diffusion` generator section resolves to.
+#[derive(Clone, Debug)]
+pub struct SdSettings {
+    pub preset: Preset,
+    pub templates: super::TemplateSet,
+    pub sampling: Sampling,
+    pub dtype: DTypeChoice,
+    pub batch_size: usize,
+    pub img2img: Option<Img2ImgSource>,
+}
+
+/// The `stable-diffusion` generator: settings, located weights, and the models, loaded on the
+/// first image that actually has to be rendered (a fully resumed set never loads them).
+pub struct SdGenerator {
+    pub settings: SdSettings,
+    pub files: WeightFiles,
+    pub weights_sha256: String,
+    device: Device,
+    pipeline: std::sync::OnceLock<Pipeline>,
+}
+
+impl SdGenerator {
+    /// Locates and hashes the weights (an error names every missing file); loads nothing yet.
+    pub fn new(settings: SdSettings, root: &std::path::Path, device: Device) -> Result<Self> {
+        let files = weights::locate_files(root, settings.preset)?;
+        let weights_sha256 = weights::weights_hash(&files)?;
+        Ok(Self { settings, files, weights_sha256, device, pipeline: std::sync::OnceLock::new() })
+    }
+
+    pub fn pipeline(&self) -> Result<&Pipeline> {
+        if let Some(p) = self.pipeline.get() {
+            return Ok(p);
+        }
+        let dtype = resolve_dtype(self.settings.dtype, &self.device)?;
+        let p = Pipeline::load(&self.files, self.settings.preset, &self.device, dtype)?;
+        Ok(self.pipeline.get_or_init(|| p))
+    }
+
+    /// Everything that changes the images, for cache keys.
+    pub fn key(&self) -> serde_json::Value {
+        let s = &self.settings;
+        serde_json::json!({
+            "generator": super::Generator::id(self),
+            "weights": self.weights_sha256,
+            "scheduler": s.sampling.scheduler.name(),
+            "steps": s.sampling.steps,
+            "guidance": s.sampling.guidance,
+            "gen_size": s.sampling.size,
+            "dtype": format!("{:?}", resolve_dtype(s.dtype, &self.device).ok()),
+            "img2img": s.img2img.as_ref().map(|i| serde_json::json!({"domain": i.domain, "strength": i.strength})),
+        })
+    }
+}
+
+impl super::Generator for SdGenerator {
+    fn id(&self) -> String {
+        format!("stable-diffusion/{}/{}", self.settings.preset.name(), self.settings.templates.name())
+    }
+
+    fn templates(&self) -> super::TemplateSet {
+        self.settings.templates
+    }
+
+    fn diffusion_columns(&self, index: u64) -> Result<Option<super::manifest::DiffusionColumns>> {
+        let s = &self.settings;
+        Ok(Some(super::manifest::DiffusionColumns {
+            weights_sha256: self.weights_sha256.clone(),
+            scheduler: s.sampling.scheduler.name().to_string(),
+            steps: s.sampling.steps,
+            guidance: s.sampling.guidance,
+            gen_size: s.sampling.size,
+            strength: s.img2img.as_ref().map(|i| i.strength),
+            source_image: s.img2img.as_ref().map(|i| format!("domain/{}/{index}", i.domain)),
+        }))
+    }
+
+    fn batch_size(&self) -> usize {
+        self.settings.batch_size
+    }
+
+    fn render(&self, plans: &[&super::ManifestRow], classes: &[usize], size: u32) -> Result<Vec<RgbImage>> {
+        let pipeline = self.pipeline()?;
+        let requests: Vec<Request> = plans
+            .iter()
+            .map(|p| Request {
+                prompt: p.prompt.clone(),
+                seed: p.seed,
+                source: self.settings.img2img.as_ref().map(|src| {
+                    let index = super::image_index(&p.path);
+                    crate::data::procedural::render_domain_image(src.seed, &src.domain, src.style, classes, index, src.size).1
+                }),
+            })
+            .collect();
+        let mut sampling = self.settings.sampling.clone();
+        sampling.strength = self.settings.img2img.as_ref().map(|i| i.strength);
+        let images = pipeline.generate(&sampling, &requests)?;
+        Ok(images.iter().map(|img| resize(img, size)).collect())
+    }
+}
+
+/// The weights source for a generator: `--weights` / SHIFTBENCH_SD_WEIGHTS, else the suite's
+/// `weights` key, else the preset's repository in the Hugging Face cache.
+pub fn weights_source(spec: &crate::suite::GeneratorSpec) -> WeightsSource {
+    let preset = spec.preset.as_ref().map(|p| *p.get_ref()).unwrap_or(Preset::V1_5);
+    if let Some(v) = std::env::var_os(WEIGHTS_ENV).filter(|v| !v.is_empty()) {
+        return WeightsSource::parse(&v.to_string_lossy());
+    }
+    match &spec.weights {
+        Some(w) => WeightsSource::parse(w.get_ref()),
+        None => WeightsSource::HfCache { repo: preset.hf_repo().to_string(), revision: None },
+    }
+}
+
+/// Settings of a suite's `stable-diffusion` generator after the preset's defaults.
+pub fn settings_for(suite: &crate::suite::Suite, spec: &crate::suite::GeneratorSpec, seed: u64) -> SdSettings {
+    let preset = spec.preset.as_ref().map(|p| *p.get_ref()).unwrap_or(Preset::V1_5);
+    let (size, steps, guidance, scheduler) = preset.defaults();
+    let img2img = match (&spec.img2img_source, &spec.img2img_strength) {
+        (Some(src), Some(strength)) => {
+            let domain = suite.domain(src.get_ref()).expect("validated img2img source");
+            Some(Img2ImgSource { domain: src.get_ref().clone(), style: domain.style, seed, size: *suite.spec.suite.image_size.get_ref(), strength: *strength.get_ref() })
+        }
+        _ => None,
+    };
+    SdSettings {
+        preset,
+        templates: spec.templates,
+        sampling: Sampling {
+            scheduler: spec.scheduler.as_ref().map(|s| *s.get_ref()).unwrap_or(scheduler),
+            steps: spec.steps.as_ref().map(|s| *s.get_ref()).unwrap_or(steps),
+            guidance: spec.guidance.as_ref().map(|s| *s.get_ref()).unwrap_or(guidance),
+            size: spec.size.as_ref().map(|s| *s.get_ref()).unwrap_or(size),
+            strength: img2img.as_ref().map(|i| i.strength),
+        },
+        dtype: spec.dtype.as_ref().map(|s| *s.get_ref()).unwrap_or(DTypeChoice::Auto),
+        batch_size: spec.batch_size.as_ref().map(|s| *s.get_ref()).unwrap_or(1),
+        img2img,
+    }
+}
+
+/// The stable-diffusion generators a suite uses, by generator name, with their model folders
+/// located. Fails, naming every missing file and how to provide it, before any work starts.
+pub fn locate_all(suite: &crate::suite::Suite, lock: &std::path::Path) -> Result<Vec<(String, std::path::PathBuf, WeightFiles)>> {
+    let used: std::collections::BTreeSet<&str> = suite.spec.generated.iter().map(|g| g.generator.get_ref().as_str()).collect();
+    let mut out = Vec::new();
+    for spec in suite.spec.generators.iter().filter(|g| g.kind == crate::suite::GeneratorKind::StableDiffusion) {
+        let name = spec.name.get_ref();
+        if !used.contains(name.as_str()) {
+            continue;
+        }
+        let preset = spec.preset.as_ref().map(|p| *p.get_ref()).unwrap_or(Preset::V1_5);
+        let ctx = || format!("generator `{name}` (stable-diffusion, preset {}) of suite {}", preset.name(), suite.path.display());
+        let root = weights::resolve_root(&weights_source(spec), lock, None).with_context(ctx)?;
+        let files = weights::locate_files(&root, preset).with_context(ctx)?;
+        out.push((name.clone(), root, files));
+    }
+    Ok(out)
+}
+
+/// Builds (without loading models) every stable-diffusion generator a suite uses.
+pub fn prepare(suite: &crate::suite::Suite, seed: u64, lock: &std::path::Path) -> Result<std::collections::BTreeMap<String, SdGenerator>> {
+    let mut out = std::collections::BTreeMap::new();
+    for (name, root, _) in locate_all(suite, lock)? {
+        let spec = suite.generator(&name).expect("listed generator");
+        let generator = SdGenerator::new(settings_for(suite, spec, seed), &root, default_device())
+            .with_context(|| format!("generator `{name}` of suite {}", suite.path.display()))?;
+        out.insert(name, generator);
+    }
+    Ok(out)
+}
+
+/// The lock file `run`, `check` and `generate` read `artifact:` weights from.
+pub const LOCK_FILE: &str = "datasets.lock";
