@@ -5,7 +5,8 @@ Usage: python benches/diffusers_step.py MODEL_DIR IO.safetensors TIMESTEP
 MODEL_DIR is a diffusers-layout model folder (e.g. the tiny random model the Rust test writes).
 IO.safetensors holds what the candle side computed: `latents` (B,4,h,w), `text` (B,77,D) text
 embeddings, `candle_out` the UNet output for them at TIMESTEP, and optionally `ids` (B,77) token
-ids with the candle text embeddings in `text`, and `candle_decoded` = VAE decode of `latents`.
+ids with the candle text embeddings in `text`, `candle_decoded` = VAE decode of `latents`, and
+`images` (B,3,H,W in [-1, 1]) with `candle_encoded` = their scaled VAE posterior means.
 Prints one JSON line with the largest absolute and relative (to the reference's largest
 magnitude) differences of each part.
 """
@@ -13,8 +14,10 @@ import json
 import sys
 
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file
 from diffusers import AutoencoderKL, UNet2DConditionModel
+from diffusers.models.activations import GEGLU
 from transformers import CLIPTextModel
 
 
@@ -32,6 +35,13 @@ def main():
         unet = UNet2DConditionModel.from_pretrained(model_dir, subfolder="unet", torch_dtype=torch.float32).eval()
         ref = unet(io["latents"], timestep, encoder_hidden_states=io["text"]).sample
         report["unet_max_abs_diff"], report["unet_max_rel_diff"] = diff(io["candle_out"], ref)
+        # candle's GEGLU feed-forward uses the tanh approximation of GELU, diffusers the exact
+        # erf form. Running diffusers with the approximation isolates every other difference.
+        for module in unet.modules():
+            if isinstance(module, GEGLU):
+                module.gelu = lambda gate: F.gelu(gate, approximate="tanh")
+        ref_tanh = unet(io["latents"], timestep, encoder_hidden_states=io["text"]).sample
+        report["unet_tanh_gelu_max_abs_diff"], report["unet_tanh_gelu_max_rel_diff"] = diff(io["candle_out"], ref_tanh)
         if "ids" in io:
             text_model = CLIPTextModel.from_pretrained(f"{model_dir}/text_encoder", torch_dtype=torch.float32).eval()
             ref_text = text_model(io["ids"].long()).last_hidden_state
@@ -40,6 +50,10 @@ def main():
             vae = AutoencoderKL.from_pretrained(model_dir, subfolder="vae", torch_dtype=torch.float32).eval()
             ref_img = vae.decode(io["latents"] / vae.config.scaling_factor).sample
             report["vae_max_abs_diff"], report["vae_max_rel_diff"] = diff(io["candle_decoded"], ref_img)
+        if "images" in io:
+            vae = AutoencoderKL.from_pretrained(model_dir, subfolder="vae", torch_dtype=torch.float32).eval()
+            ref_mean = vae.encode(io["images"]).latent_dist.mean * vae.config.scaling_factor
+            report["vae_encode_max_abs_diff"], report["vae_encode_max_rel_diff"] = diff(io["candle_encoded"], ref_mean)
     print(json.dumps(report))
 
 

@@ -85,27 +85,15 @@ fn batched_sampling_equals_one_at_a_time() {
     let reqs = [request("a photo of a car.", 10), request("a painting of the fish.", 11), request("a toy key.", 12)];
     for s in [sampling(SchedulerKind::Ddim, 3, 7.5), sampling(SchedulerKind::EulerAncestral, 3, 7.5)] {
         let batch = p.generate(&s, &reqs).unwrap();
-        // A true batched forward pass (the GPU path) gives the same images up to the rounding of
-        // differently tiled matrix products (seeds, guidance and noise are per image); a random
-        // tiny model at guidance 7.5 amplifies that rounding to about a level per pixel.
+        // A true batched forward pass (the GPU path; seeds, guidance and noise are per image).
+        // On CPU it too gives each image bit for bit, since candle's GEMM does not tile the
+        // reduction by row count; `generate` does not rely on that (it samples one at a time).
         let fused = p.generate_batch(&s, &reqs).unwrap();
         for ((r, img), fused) in reqs.iter().zip(&batch).zip(&fused) {
             let alone = p.generate(&s, std::slice::from_ref(r)).unwrap();
             assert_eq!(&alone[0], img, "{:?}: batched and single generation differ for {:?}", s.scheduler, r.prompt);
-            let mean = img.pixels.iter().zip(&fused.pixels).map(|(a, b)| a.abs_diff(*b) as f64).sum::<f64>() / img.pixels.len() as f64;
-            assert!(mean < 4.0, "{:?}: a fused batch changed {:?} by {mean:.2} levels on average", s.scheduler, r.prompt);
+            assert_eq!(fused, img, "{:?}: a fused batch changed {:?}", s.scheduler, r.prompt);
         }
-    }
-    // The rounding itself is tiny: one UNet evaluation, fused batch against single rows.
-    let text = p.encode_prompts(&["a photo of a car.", "a toy key."]).unwrap();
-    let latents = Tensor::from_vec((0..2 * 4 * 16 * 16).map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0).collect::<Vec<_>>(), (2, 4, 16, 16), &Device::Cpu).unwrap();
-    let fused = p.unet_step(&latents, 501.0, &text).unwrap();
-    for i in 0..2 {
-        let alone = p.unet_step(&latents.narrow(0, i, 1).unwrap(), 501.0, &text.narrow(0, i, 1).unwrap()).unwrap();
-        let row = fused.narrow(0, i, 1).unwrap();
-        let diff = (&alone - &row).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
-        let scale = row.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
-        assert!(diff <= 1e-4 * scale, "row {i}: fused and single UNet outputs differ by {diff} (scale {scale})");
     }
 }
 
@@ -227,6 +215,51 @@ fn a_mis_shaped_tensor_names_the_file_and_the_tensor() {
     assert!(e.contains("attn2.to_k.weight") && e.contains("[32, 32]") && e.contains("48"), "{e}");
 }
 
+#[test]
+fn a_unet_with_other_than_32_norm_groups_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_model(dir.path(), 3).unwrap();
+    let config = dir.path().join("unet/config.json");
+    let text = std::fs::read_to_string(&config).unwrap().replace("\"norm_num_groups\": 32", "\"norm_num_groups\": 8");
+    std::fs::write(&config, text).unwrap();
+    let files = locate_files(dir.path(), Preset::V1_5).unwrap();
+    let e = match Pipeline::load(&files, Preset::V1_5, &Device::Cpu, DType::F32) {
+        Ok(_) => panic!("a UNet with 8 norm groups loaded"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(e.contains("unet/config.json") && e.contains("norm_num_groups") && e.contains("32"), "{e}");
+}
+
+/// Every model pass gives each image of a batch what it gives that image alone (within float
+/// rounding): guards against candle's CPU batched-matmul fold (see `Pipeline::decode_raw`).
+#[test]
+fn model_passes_treat_batch_members_independently() {
+    let p = pipeline();
+    let mut s = shiftbench::rng::Stream::new(5, "batch-check", 0);
+    let mut normal = |shape: (usize, usize, usize, usize)| {
+        let n = shape.0 * shape.1 * shape.2 * shape.3;
+        Tensor::from_vec((0..n).map(|_| s.normal() as f32).collect::<Vec<_>>(), shape, &Device::Cpu).unwrap()
+    };
+    let latents = normal((3, 4, 8, 8));
+    let images = (normal((3, 3, 32, 32)) * 0.5).unwrap();
+    let text = p.encode_prompts(&["a photo of a car.", "a sketch of the key.", ""]).unwrap();
+    type Pass<'a> = Box<dyn Fn(&Tensor, std::ops::Range<usize>) -> Tensor + 'a>;
+    let passes: [(&str, &Tensor, Pass); 3] = [
+        ("VAE decode", &latents, Box::new(|x, _| p.decode_raw(x).unwrap())),
+        ("VAE encode", &images, Box::new(|x, _| p.encode_raw(x).unwrap())),
+        ("UNet", &latents, Box::new(|x, r| p.unet_step(x, 500.0, &text.narrow(0, r.start, r.len()).unwrap()).unwrap())),
+    ];
+    for (name, input, pass) in passes {
+        let whole = pass(input, 0..3);
+        for i in 0..3 {
+            let alone = pass(&input.narrow(0, i, 1).unwrap(), i..i + 1);
+            let diff = (whole.narrow(0, i, 1).unwrap() - &alone).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            let scale = alone.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            assert!(diff <= 1e-5 * scale, "{name}: image {i} in a batch of 3 differs from alone by {diff} (largest value {scale})");
+        }
+    }
+}
+
 /// A suite whose generated set uses a stable-diffusion generator with `weights`.
 fn sd_suite(dir: &Path, weights: &str) -> std::path::PathBuf {
     let shapes = include_str!("../suites/shapes.toml");
@@ -304,9 +337,12 @@ fn one_unet_step_matches_diffusers() {
     let ids: Vec<u32> = ["a photo of a car.", ""].iter().flat_map(|t| p.token_ids(t).unwrap()).collect();
     let ids = Tensor::from_vec(ids.iter().map(|&i| i as i64).collect::<Vec<_>>(), (2, 77), &Device::Cpu).unwrap();
     let decoded = p.decode_raw(&latents).unwrap();
+    let images: Vec<f32> = (0..2 * 3 * 32 * 32).map(|_| s.uniform(-1.0, 1.0) as f32).collect();
+    let images = Tensor::from_vec(images, (2, 3, 32, 32), &Device::Cpu).unwrap();
+    let encoded = p.encode_raw(&images).unwrap();
     let io = tempfile::tempdir().unwrap();
     let io_file = io.path().join("io.safetensors");
-    let tensors = std::collections::HashMap::from([("latents".to_string(), latents), ("text".to_string(), text), ("candle_out".to_string(), out), ("ids".to_string(), ids), ("candle_decoded".to_string(), decoded)]);
+    let tensors = std::collections::HashMap::from([("latents".to_string(), latents), ("text".to_string(), text), ("candle_out".to_string(), out), ("ids".to_string(), ids), ("candle_decoded".to_string(), decoded), ("images".to_string(), images), ("candle_encoded".to_string(), encoded)]);
     candle_core::safetensors::save(&tensors, &io_file).unwrap();
     if let Some(keep) = std::env::var_os("SHIFTBENCH_DIFFUSERS_KEEP") {
         // For investigating a mismatch by hand: the model folder and the exchanged tensors.
@@ -319,10 +355,12 @@ fn one_unet_step_matches_diffusers() {
     assert!(o.status.success(), "{}\n{}", stdout, String::from_utf8_lossy(&o.stderr));
     println!("{stdout}");
     let report: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
-    let rel = report["unet_max_rel_diff"].as_f64().unwrap();
-    assert!(rel < 1e-3, "candle and diffusers disagree: max relative difference {rel}");
-    for part in ["text_max_rel_diff", "vae_max_rel_diff"] {
+    // Float rounding only, once diffusers uses candle's tanh GELU in the UNet feed-forward.
+    for part in ["unet_tanh_gelu_max_rel_diff", "text_max_rel_diff", "vae_max_rel_diff", "vae_encode_max_rel_diff"] {
         let rel = report[part].as_f64().unwrap();
-        assert!(rel < 1e-3, "{part}: {rel}");
+        assert!(rel < 1e-5, "candle and diffusers disagree: {part} = {rel}");
     }
+    // Against stock diffusers (exact erf GELU) the approximation itself shows (8e-5 last run).
+    let rel = report["unet_max_rel_diff"].as_f64().unwrap();
+    assert!(rel < 1e-3, "candle and diffusers disagree: unet_max_rel_diff = {rel}");
 }

@@ -223,6 +223,13 @@ pub fn unet_spec(dir: &Path, preset: Preset) -> Result<UnetSpec> {
     if cross_attention_dim == 0 {
         bail!("{file}: `cross_attention_dim` must be a positive integer");
     }
+    let norm_num_groups: usize = get(&v, "norm_num_groups", 32, file)?;
+    if norm_num_groups != 32 {
+        // candle 0.11.1's DownBlock2D and UpBlock2D build their ResNet blocks with the default 32
+        // groups whatever the config says, so any other value would silently compute a different
+        // network than the weights were trained as. Every published SD UNet uses 32.
+        bail!("{file}: `norm_num_groups` = {norm_num_groups} is not supported: candle's UNet always normalises its down/up ResNet blocks in 32 groups (every published Stable Diffusion UNet uses 32)");
+    }
     let config = unet_2d::UNet2DConditionModelConfig {
         center_input_sample: get(&v, "center_input_sample", false, file)?,
         flip_sin_to_cos: get(&v, "flip_sin_to_cos", true, file)?,
@@ -231,7 +238,7 @@ pub fn unet_spec(dir: &Path, preset: Preset) -> Result<UnetSpec> {
         layers_per_block: get(&v, "layers_per_block", 2, file)?,
         downsample_padding: get(&v, "downsample_padding", 1, file)?,
         mid_block_scale_factor: get(&v, "mid_block_scale_factor", 1.0, file)?,
-        norm_num_groups: get(&v, "norm_num_groups", 32, file)?,
+        norm_num_groups,
         norm_eps: get(&v, "norm_eps", 1e-5, file)?,
         cross_attention_dim,
         sliced_attention_size: None,

@@ -33,19 +33,27 @@
 //! but composition and colour are less faithful and outputs do not match diffusers pixel for pixel.
 //! We do feed both encoders' penultimate-layer states (as diffusers does), not the final layer.
 //!
-//! **Smaller gaps.** candle's SD 2.x / SDXL-G text encoder uses the tanh approximation of GELU
-//! where transformers uses the exact erf form (differences around 1e-3 in embeddings). img2img
-//! encodes the source image to the VAE posterior's mean (see
+//! **Smaller gaps.** candle's GEGLU feed-forward (every UNet transformer block) and its SD 2.x /
+//! SDXL-G text encoder use the tanh approximation of GELU where diffusers and transformers use the
+//! exact erf form. img2img encodes the source image to the VAE posterior's mean (see
 //! [`weights::posterior_mean_overrides`]); diffusers samples from the posterior, whose std is tiny.
 //!
-//! # Cross-check against diffusers (open)
+//! **candle limits we guard against.** (1) candle 0.11.1's `DownBlock2D`/`UpBlock2D` build their
+//! ResNet blocks with 32 groups whatever `norm_num_groups` says, so a UNet config with another
+//! value is refused (every published SD UNet uses 32). (2) Its CPU batched matmul folds a product
+//! with a shared right-hand side into one GEMM without checking that the left-hand rows are
+//! adjacent; the VAE's attention block feeds it a transposed view, so on CPU the VAE runs one
+//! image at a time ([`pipeline::Pipeline::decode_raw`]).
 //!
-//! `tests/stable_diffusion.rs::one_unet_step_matches_diffusers` (opt-in, SHIFTBENCH_TORCH_PYTHON)
-//! runs `benches/diffusers_step.py` on the tiny test model. Last run: the CLIP text encoder
-//! agrees with transformers to 5e-7 (relative to the largest output), a VAE ResnetBlock2D to
-//! 6e-7, but candle's VAE mid-block `AttentionBlock` does not match diffusers' `Attention` (nor a
-//! hand-written reference) on the same weights, and one UNet step differs by 0.26 relative; the
-//! UNet's attention is the suspect. Until that is resolved, images are not diffusers' images.
+//! # Cross-check against diffusers
+//!
+//! `tests/stable_diffusion.rs::one_unet_step_matches_diffusers` (opt-in: SHIFTBENCH_TORCH_PYTHON
+//! names a Python with torch, diffusers and transformers) runs `benches/diffusers_step.py` on the
+//! tiny test model, batch of 2, and fails above float rounding. Last run (torch 2.15, diffusers
+//! 0.42.1; largest absolute difference over the reference's largest magnitude): CLIP text
+//! encoder 4.6e-7, VAE decode 4.2e-7, VAE encode (posterior mean) 1.0e-6, one UNet step 8.3e-5
+//! against stock diffusers and 9.9e-7 when diffusers' GEGLU uses candle's tanh GELU, so the
+//! approximation is the only difference left.
 //!
 //! # Determinism
 //!

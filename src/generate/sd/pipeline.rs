@@ -234,7 +234,20 @@ impl Pipeline {
     /// The VAE decoder's raw output (B, 3, H, W) in about [-1, 1] for scaled latents.
     pub fn decode_raw(&self, latents: &Tensor) -> Result<Tensor> {
         let x = (latents / self.vae_spec.scaling_factor)?.to_dtype(self.dtype)?;
-        Ok(self.vae.decode(&x)?.to_dtype(DType::F32)?)
+        Ok(self.vae_per_image(&x, |x| self.vae.decode(x))?.to_dtype(DType::F32)?)
+    }
+
+    /// Runs a VAE pass over a batch; on CPU one image at a time. candle 0.11.1's CPU matmul
+    /// folds a batched product with a shared right-hand side into one GEMM without checking that
+    /// the left-hand rows are adjacent, so the VAE attention block (a `Linear` applied to a
+    /// transposed view) gives wrong numbers for batches of two or more there. CUDA's matmul has
+    /// no such fold. `tests/stable_diffusion.rs` checks batch against single images.
+    fn vae_per_image(&self, x: &Tensor, pass: impl Fn(&Tensor) -> candle_core::Result<Tensor>) -> Result<Tensor> {
+        if !self.device.is_cpu() || x.dim(0)? <= 1 {
+            return Ok(pass(x)?);
+        }
+        let parts = (0..x.dim(0)?).map(|i| pass(&x.narrow(0, i, 1)?)).collect::<candle_core::Result<Vec<_>>>()?;
+        Ok(Tensor::cat(&parts, 0)?)
     }
 
     /// One UNet evaluation: noise (or v) prediction for latents at `timestep`.
@@ -255,10 +268,10 @@ impl Pipeline {
     }
 
     /// Generates one image per request at `sampling.size` pixels. Each image depends only on its
-    /// own request, never on the batch it is in: on CPU the requests are sampled one at a time,
-    /// because candle's CPU matrix products round differently (in the last bits) for different
-    /// row counts, so a batch of B and a batch of 1 would not give byte-identical images. On a GPU
-    /// the batch runs together for speed and may differ from single-image runs in those bits.
+    /// own request, never on the batch it is in: on CPU the requests are sampled one at a time, so
+    /// that guarantee holds by construction rather than resting on the GEMM rounding the same for
+    /// every row count (today it does: the tests compare a fused CPU batch bit for bit). On a GPU
+    /// the batch runs together for speed and may differ from single-image runs in the last bits.
     pub fn generate(&self, sampling: &Sampling, requests: &[Request]) -> Result<Vec<RgbImage>> {
         if self.device.is_cpu() {
             let mut out = Vec::with_capacity(requests.len());
@@ -372,9 +385,15 @@ impl Pipeline {
                 }
             }
         }
-        let x = Tensor::from_vec(values, (requests.len(), 3, size, size), &self.device)?.to_dtype(self.dtype)?;
-        let dist = self.vae.encode(&x)?;
-        Ok((dist.sample()?.to_dtype(DType::F32)? * self.vae_spec.scaling_factor)?)
+        self.encode_raw(&Tensor::from_vec(values, (requests.len(), 3, size, size), &self.device)?)
+    }
+
+    /// Scaled VAE posterior means (B, C, H/8, W/8) of images (B, 3, H, W) in [-1, 1].
+    pub fn encode_raw(&self, images: &Tensor) -> Result<Tensor> {
+        let x = images.to_dtype(self.dtype)?;
+        // `sample()` is the posterior mean here: see `weights::posterior_mean_overrides`.
+        let mean = self.vae_per_image(&x, |x| self.vae.encode(x)?.sample())?;
+        Ok((mean.to_dtype(DType::F32)? * self.vae_spec.scaling_factor)?)
     }
 
     /// Decodes latents to 8-bit images, rounding as diffusers' `numpy_to_pil` does.

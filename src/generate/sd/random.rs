@@ -85,7 +85,7 @@ pub fn tiny_configs() -> [(&'static str, serde_json::Value); 4] {
                 "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
                 "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"],
                 "block_out_channels": [32, 64], "layers_per_block": 1,
-                "attention_head_dim": 4, "cross_attention_dim": 32, "norm_num_groups": 8, "norm_eps": 1e-5,
+                "attention_head_dim": 4, "cross_attention_dim": 32, "norm_num_groups": 32, "norm_eps": 1e-5,
                 "flip_sin_to_cos": true, "freq_shift": 0, "downsample_padding": 1, "mid_block_scale_factor": 1,
                 "act_fn": "silu", "center_input_sample": false, "use_linear_projection": false
             }),
