@@ -1,12 +1,15 @@
 """Cross-check shiftbench's candle Stable Diffusion pipeline against diffusers/transformers.
 
-Usage: python benches/diffusers_step.py MODEL_DIR IO.safetensors TIMESTEP
+Usage: python benches/diffusers_step.py MODEL_DIR IO.safetensors TIMESTEP [PROMPT...]
 
 MODEL_DIR is a diffusers-layout model folder (e.g. the tiny random model the Rust test writes).
 IO.safetensors holds what the candle side computed: `latents` (B,4,h,w), `text` (B,77,D) text
 embeddings, `candle_out` the UNet output for them at TIMESTEP, and optionally `ids` (B,77) token
 ids with the candle text embeddings in `text`, `candle_decoded` = VAE decode of `latents`, and
 `images` (B,3,H,W in [-1, 1]) with `candle_encoded` = their scaled VAE posterior means.
+With PROMPTs, `token_ids` (one row per prompt after the first two) holds shiftbench's token ids,
+compared with transformers' slow CLIPTokenizer read from MODEL_DIR/tokenizer/vocab.json +
+merges.txt; mismatching prompts are listed in `tokenizer_mismatches`.
 Prints one JSON line with the largest absolute and relative (to the reference's largest
 magnitude) differences of each part.
 """
@@ -18,7 +21,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from diffusers import AutoencoderKL, UNet2DConditionModel
 from diffusers.models.activations import GEGLU
-from transformers import CLIPTextModel
+from transformers import CLIPTextModel, CLIPTokenizer
 
 
 def diff(ours, ref):
@@ -31,6 +34,12 @@ def main():
     model_dir, io_file, timestep = sys.argv[1], sys.argv[2], int(sys.argv[3])
     io = load_file(io_file)
     report = {}
+    prompts = sys.argv[4:]
+    if prompts and "token_ids" in io:
+        tokenizer = CLIPTokenizer.from_pretrained(f"{model_dir}/tokenizer")
+        ref_ids = tokenizer(prompts[2:], padding="max_length", max_length=77, truncation=True).input_ids
+        ours = io["token_ids"].tolist()
+        report["tokenizer_mismatches"] = [p for p, a, b in zip(prompts[2:], ours, ref_ids) if a != b]
     with torch.no_grad():
         unet = UNet2DConditionModel.from_pretrained(model_dir, subfolder="unet", torch_dtype=torch.float32).eval()
         ref = unet(io["latents"], timestep, encoder_hidden_states=io["text"]).sample

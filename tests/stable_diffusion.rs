@@ -6,6 +6,7 @@ use shiftbench::data::procedural::DomainStyle;
 use shiftbench::data::RgbImage;
 use shiftbench::generate::manifest::{self, MANIFEST_FILE};
 use shiftbench::generate::sd::random::write_tiny_model;
+use shiftbench::generate::sd::tokenizer::PromptTokenizer;
 use shiftbench::generate::sd::weights::{locate_files, WeightFiles};
 use shiftbench::generate::sd::{DTypeChoice, Img2ImgSource, Pipeline, Preset, Request, Sampling, SchedulerKind, SdGenerator, SdSettings};
 use shiftbench::generate::{generate_set_with, merge_shards, GenerateStats, SetOptions, Shard, TemplateSet};
@@ -215,6 +216,34 @@ fn a_mis_shaped_tensor_names_the_file_and_the_tensor() {
     assert!(e.contains("attn2.to_k.weight") && e.contains("[32, 32]") && e.contains("48"), "{e}");
 }
 
+const TOKENIZER_PROMPTS: [&str; 5] = ["a photo of a car.", "A  Bad PHOTO of the key-ring 42!", "itap of the fish's tail.", "", "the thethe of of toto, photo"];
+
+#[test]
+fn vocab_and_merges_tokenize_like_tokenizer_json() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_model(dir.path(), 3).unwrap();
+    let tok = dir.path().join("tokenizer");
+    let fast = PromptTokenizer::load(&tok.join("tokenizer.json"), 77, false).unwrap();
+    let slow = PromptTokenizer::load(&tok.join("vocab.json"), 77, false).unwrap();
+    for prompt in TOKENIZER_PROMPTS {
+        assert_eq!(fast.ids(prompt).unwrap(), slow.ids(prompt).unwrap(), "{prompt:?}");
+    }
+    // A folder with only the pair (as Stable Diffusion repositories ship it) is complete.
+    std::fs::remove_file(tok.join("tokenizer.json")).unwrap();
+    let files = locate_files(dir.path(), Preset::V1_5).unwrap();
+    assert_eq!(files.tokenizer, Path::new("tokenizer/vocab.json"));
+    assert!(files.hashed_files().contains(&Path::new("tokenizer/merges.txt").to_path_buf()));
+    let p = Pipeline::load(&files, Preset::V1_5, &Device::Cpu, DType::F32).unwrap();
+    assert_eq!(p.token_ids("a photo of a car.").unwrap(), fast.ids("a photo of a car.").unwrap());
+    // Without merges.txt the folder is incomplete, and the error says so.
+    std::fs::remove_file(tok.join("merges.txt")).unwrap();
+    let e = locate_files(dir.path(), Preset::V1_5).unwrap_err().to_string();
+    assert!(e.contains("tokenizer/merges.txt"), "{e}");
+    std::fs::write(tok.join("merges.txt"), "#version: 0.2\nt h e\n").unwrap();
+    let e = PromptTokenizer::load(&tok.join("vocab.json"), 77, false).err().unwrap().to_string();
+    assert!(e.contains("merges.txt:2") && e.contains("two tokens"), "{e}");
+}
+
 #[test]
 fn a_unet_with_other_than_32_norm_groups_is_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -336,13 +365,15 @@ fn one_unet_step_matches_diffusers() {
     let out = p.unet_step(&latents, 981.0, &text).unwrap();
     let ids: Vec<u32> = ["a photo of a car.", ""].iter().flat_map(|t| p.token_ids(t).unwrap()).collect();
     let ids = Tensor::from_vec(ids.iter().map(|&i| i as i64).collect::<Vec<_>>(), (2, 77), &Device::Cpu).unwrap();
+    let token_ids: Vec<u32> = TOKENIZER_PROMPTS.iter().flat_map(|t| p.token_ids(t).unwrap()).collect();
+    let token_ids = Tensor::from_vec(token_ids.iter().map(|&i| i as i64).collect::<Vec<_>>(), (TOKENIZER_PROMPTS.len(), 77), &Device::Cpu).unwrap();
     let decoded = p.decode_raw(&latents).unwrap();
     let images: Vec<f32> = (0..2 * 3 * 32 * 32).map(|_| s.uniform(-1.0, 1.0) as f32).collect();
     let images = Tensor::from_vec(images, (2, 3, 32, 32), &Device::Cpu).unwrap();
     let encoded = p.encode_raw(&images).unwrap();
     let io = tempfile::tempdir().unwrap();
     let io_file = io.path().join("io.safetensors");
-    let tensors = std::collections::HashMap::from([("latents".to_string(), latents), ("text".to_string(), text), ("candle_out".to_string(), out), ("ids".to_string(), ids), ("candle_decoded".to_string(), decoded), ("images".to_string(), images), ("candle_encoded".to_string(), encoded)]);
+    let tensors = std::collections::HashMap::from([("latents".to_string(), latents), ("text".to_string(), text), ("candle_out".to_string(), out), ("ids".to_string(), ids), ("token_ids".to_string(), token_ids), ("candle_decoded".to_string(), decoded), ("images".to_string(), images), ("candle_encoded".to_string(), encoded)]);
     candle_core::safetensors::save(&tensors, &io_file).unwrap();
     if let Some(keep) = std::env::var_os("SHIFTBENCH_DIFFUSERS_KEEP") {
         // For investigating a mismatch by hand: the model folder and the exchanged tensors.
@@ -350,11 +381,14 @@ fn one_unet_step_matches_diffusers() {
         println!("model folder: {}", model_dir().display());
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/diffusers_step.py");
-    let o = Command::new(python).arg(script).arg(model_dir()).arg(&io_file).arg("981").output().unwrap();
+    // The prompts the ids came from, then those the tokenizers are compared on.
+    let prompts = ["a photo of a car.", ""].into_iter().chain(TOKENIZER_PROMPTS);
+    let o = Command::new(python).arg(script).arg(model_dir()).arg(&io_file).arg("981").args(prompts).output().unwrap();
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{}\n{}", stdout, String::from_utf8_lossy(&o.stderr));
     println!("{stdout}");
     let report: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(report["tokenizer_mismatches"], serde_json::json!([]), "transformers' CLIPTokenizer gives other ids");
     // Float rounding only, once diffusers uses candle's tanh GELU in the UNet feed-forward.
     for part in ["unet_tanh_gelu_max_rel_diff", "text_max_rel_diff", "vae_max_rel_diff", "vae_encode_max_rel_diff"] {
         let rel = report[part].as_f64().unwrap();

@@ -64,6 +64,7 @@
 pub mod config;
 pub mod pipeline;
 pub mod random;
+pub mod tokenizer;
 pub mod weights;
 
 pub use config::{DTypeChoice, Preset, SchedulerKind};

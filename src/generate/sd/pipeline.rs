@@ -1,6 +1,7 @@
 //! Loaded Stable Diffusion models and the sampling loop (text-to-image and img2img).
 
 use super::config::{self, Preset, SchedulerKind, SchedulerSpec, TextBuild, UnetSpec, VaeSpec};
+use super::tokenizer::PromptTokenizer;
 use super::weights::{posterior_mean_overrides, CheckedSafetensors, WeightFiles};
 use crate::data::RgbImage;
 use crate::rng::Stream;
@@ -34,40 +35,6 @@ impl TextEncoder {
             TextEncoder::Preset { model, penultimate: false } => model.forward(ids)?,
             TextEncoder::Preset { model, penultimate: true } => model.forward_until_encoder_layer(ids, usize::MAX, -2)?.1,
         })
-    }
-}
-
-/// A tokenizer padded to the encoder's fixed context, as the diffusers pipelines do.
-pub struct PromptTokenizer {
-    tokenizer: tokenizers::Tokenizer,
-    pad_id: u32,
-    eos_id: u32,
-    bos_id: u32,
-    context: usize,
-}
-
-impl PromptTokenizer {
-    pub fn load(file: &Path, context: usize, pad_with_bang: bool) -> Result<Self> {
-        let tokenizer = tokenizers::Tokenizer::from_file(file)
-            .map_err(|e| anyhow::anyhow!("{} is not a usable tokenizer.json: {e}", file.display()))?;
-        let id = |t: &str| tokenizer.token_to_id(t);
-        let eos_id = id("<|endoftext|>").with_context(|| format!("{} has no `<|endoftext|>` token; it is not a CLIP tokenizer", file.display()))?;
-        let bos_id = id("<|startoftext|>").with_context(|| format!("{} has no `<|startoftext|>` token; it is not a CLIP tokenizer", file.display()))?;
-        // SD 2.x / SDXL tokenizers pad with "!" (their tokenizer_config's pad_token), SD 1.x with EOS.
-        // transformers pads with the token "!" itself (id 0 in CLIP's vocabulary), not "!</w>".
-        let bang = id("!");
-        let pad_id = if pad_with_bang { bang.unwrap_or(eos_id) } else { eos_id };
-        Ok(Self { tokenizer, pad_id, eos_id, bos_id, context })
-    }
-
-    /// BOS, the prompt's tokens (truncated to fit), EOS, then padding to the context length.
-    pub fn ids(&self, prompt: &str) -> Result<Vec<u32>> {
-        let enc = self.tokenizer.encode(prompt, false).map_err(|e| anyhow::anyhow!("cannot tokenize prompt {prompt:?}: {e}"))?;
-        let mut ids = vec![self.bos_id];
-        ids.extend(enc.get_ids().iter().copied().take(self.context - 2));
-        ids.push(self.eos_id);
-        ids.resize(self.context, self.pad_id);
-        Ok(ids)
     }
 }
 
@@ -212,7 +179,7 @@ impl Pipeline {
         let mut parts = Vec::new();
         for (tok, enc) in self.tokenizers.iter().zip(&self.encoders) {
             let ids: Vec<u32> = prompts.iter().map(|p| tok.ids(p)).collect::<Result<Vec<_>>>()?.concat();
-            let ids = Tensor::from_vec(ids, (prompts.len(), tok.context), &self.device)?;
+            let ids = Tensor::from_vec(ids, (prompts.len(), tok.context()), &self.device)?;
             parts.push(enc.forward(&ids)?);
         }
         let emb = Tensor::cat(&parts, D::Minus1)?;

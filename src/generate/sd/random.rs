@@ -1,12 +1,13 @@
 //! Random-weight Stable Diffusion models in the diffusers layout, for tests and benchmarks.
 //!
 //! [`write_tiny_model`] writes a complete, loadable model folder (configs, a small CLIP-style BPE
-//! `tokenizer.json`, seeded safetensors) that goes through exactly the loading code of a real
+//! tokenizer in both file formats, seeded safetensors) that goes through exactly the loading code of a real
 //! checkpoint. Tensor names and shapes are whatever candle's constructors ask for, captured by
 //! [`RandomWeights`], so they can never drift from what the loader expects.
 
 use super::config::{self, Preset};
 use super::pipeline::{Pipeline, TextEncoder};
+use super::tokenizer::{clip_tokenizer_json, MERGES_FILE, VOCAB_FILE};
 use super::weights::{save_safetensors, RandomFill, RandomWeights};
 use crate::fsutil::write_atomic;
 use anyhow::Result;
@@ -27,9 +28,8 @@ pub fn tiny_vocab_size() -> usize {
     TINY_CHARS.chars().count() * 2 + TINY_MERGES.len() + 2
 }
 
-/// A CLIP-style byte-level BPE tokenizer.json with the structure of openai/clip-vit-base-patch32's
-/// (normaliser, split pattern, `</w>` word ends, start/end tokens) over a tiny vocabulary.
-pub fn tiny_tokenizer_json() -> serde_json::Value {
+/// The tiny vocabulary (token -> id; the last two are start and end of text) and its merges.
+pub fn tiny_vocab_and_merges() -> (serde_json::Map<String, serde_json::Value>, Vec<String>) {
     let mut vocab = serde_json::Map::new();
     let mut push = |token: String| {
         let id = vocab.len();
@@ -46,31 +46,14 @@ pub fn tiny_tokenizer_json() -> serde_json::Value {
     }
     push("<|startoftext|>".into());
     push("<|endoftext|>".into());
-    let start = vocab.len() - 2;
-    let special = |id: usize, content: &str| json!({"id": id, "content": content, "single_word": false, "lstrip": false, "rstrip": false, "normalized": true, "special": true});
-    json!({
-        "version": "1.0",
-        "truncation": null,
-        "padding": null,
-        "added_tokens": [special(start, "<|startoftext|>"), special(start + 1, "<|endoftext|>")],
-        "normalizer": {"type": "Sequence", "normalizers": [
-            {"type": "NFC"},
-            {"type": "Replace", "pattern": {"Regex": "\\s+"}, "content": " "},
-            {"type": "Lowercase"}
-        ]},
-        "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
-            {"type": "Split", "pattern": {"Regex": "'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^\\s\\p{L}\\p{N}]+"}, "behavior": "Removed", "invert": true},
-            {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false}
-        ]},
-        "post_processor": {"type": "RobertaProcessing", "sep": ["<|endoftext|>", start + 1], "cls": ["<|startoftext|>", start], "trim_offsets": false, "add_prefix_space": false},
-        "decoder": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
-        "model": {
-            "type": "BPE", "dropout": null, "unk_token": "<|endoftext|>", "continuing_subword_prefix": "",
-            "end_of_word_suffix": "</w>", "fuse_unk": false, "byte_fallback": false,
-            "vocab": vocab,
-            "merges": TINY_MERGES.iter().map(|(a, b)| format!("{a} {b}")).collect::<Vec<_>>()
-        }
-    })
+    (vocab, TINY_MERGES.iter().map(|(a, b)| format!("{a} {b}")).collect())
+}
+
+/// A CLIP-style byte-level BPE tokenizer.json (the structure of openai/clip-vit-base-patch32's)
+/// over the tiny vocabulary.
+pub fn tiny_tokenizer_json() -> serde_json::Value {
+    let (vocab, merges) = tiny_vocab_and_merges();
+    clip_tokenizer_json(vocab, merges).expect("the tiny vocabulary has start and end tokens")
 }
 
 /// diffusers/transformers configs of the tiny model (SD 1.x architecture, a few channels wide).
@@ -127,7 +110,11 @@ pub fn write_tiny_model(dir: &Path, seed: u64) -> Result<()> {
     for (file, value) in tiny_configs() {
         write_atomic(&dir.join(file), serde_json::to_string_pretty(&value)?.as_bytes())?;
     }
+    // Both tokenizer formats, as CLIP repositories ship them; the loader prefers tokenizer.json.
     write_atomic(&dir.join("tokenizer/tokenizer.json"), serde_json::to_string_pretty(&tiny_tokenizer_json())?.as_bytes())?;
+    let (vocab, merges) = tiny_vocab_and_merges();
+    write_atomic(&dir.join("tokenizer").join(VOCAB_FILE), serde_json::to_string_pretty(&vocab)?.as_bytes())?;
+    write_atomic(&dir.join("tokenizer").join(MERGES_FILE), format!("#version: 0.2\n{}\n", merges.join("\n")).as_bytes())?;
     write_random_weights(dir, Preset::V1_5, seed)
 }
 

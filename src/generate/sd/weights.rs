@@ -38,6 +38,8 @@ impl WeightFiles {
             .chain(self.tokenizer_2.iter())
             .cloned()
             .collect();
+        files.extend(merges_beside(&self.tokenizer));
+        files.extend(self.tokenizer_2.as_deref().and_then(merges_beside));
         for config in ["unet/config.json", "vae/config.json", "text_encoder/config.json", "text_encoder_2/config.json", "scheduler/scheduler_config.json", "tokenizer/tokenizer_config.json", "tokenizer/special_tokens_map.json"] {
             if self.root.join(config).is_file() {
                 files.push(PathBuf::from(config));
@@ -47,6 +49,11 @@ impl WeightFiles {
         files.dedup();
         files
     }
+}
+
+/// `merges.txt` when `tokenizer` is a slow-tokenizer `vocab.json` (it is read from beside it).
+fn merges_beside(tokenizer: &Path) -> Option<PathBuf> {
+    (tokenizer.file_name()? == super::tokenizer::VOCAB_FILE).then(|| tokenizer.with_file_name(super::tokenizer::MERGES_FILE))
 }
 
 /// The files a model directory must hold for `preset`, or an error listing every missing one.
@@ -64,25 +71,24 @@ pub fn locate_files(root: &Path, preset: Preset) -> Result<WeightFiles> {
     let unet = pick(&["unet/diffusion_pytorch_model.safetensors", "unet/diffusion_pytorch_model.fp16.safetensors"]);
     let vae = pick(&["vae/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.fp16.safetensors"]);
     let text_encoder = pick(&["text_encoder/model.safetensors", "text_encoder/model.fp16.safetensors"]);
-    let tokenizer = pick(&["tokenizer/tokenizer.json", "tokenizer.json"]);
+    let tokenizer = pick(&["tokenizer/tokenizer.json", "tokenizer.json", "tokenizer/vocab.json"]);
     let (text_encoder_2, tokenizer_2) = if preset.dual_text_encoder() {
         (
             Some(pick(&["text_encoder_2/model.safetensors", "text_encoder_2/model.fp16.safetensors"])),
-            Some(pick(&["tokenizer_2/tokenizer.json"])),
+            Some(pick(&["tokenizer_2/tokenizer.json", "tokenizer_2/vocab.json"])),
         )
     } else {
         (None, None)
     };
+    for vocab in std::iter::once(&tokenizer).chain(tokenizer_2.iter()) {
+        if let Some(merges) = merges_beside(vocab).filter(|m| !root.join(m).is_file()) {
+            missing.push(merges.display().to_string());
+        }
+    }
     if !missing.is_empty() {
-        let tokenizer_hint = if missing.iter().any(|m| m.contains("tokenizer")) {
-            " The repositories ship only vocab.json + merges.txt under tokenizer/; put the equivalent \
-             tokenizer.json there (e.g. from openai/clip-vit-base-patch32 for v1-5, \
-             laion/CLIP-ViT-bigG-14-laion2B-39B-b160k for sdxl-turbo's tokenizer_2)."
-        } else {
-            ""
-        };
         bail!(
-            "Stable Diffusion weights for preset `{}` are incomplete in {}: missing {}.{tokenizer_hint} \
+            "Stable Diffusion weights for preset `{}` are incomplete in {}: missing {} (a tokenizer is \
+             tokenizer.json or vocab.json + merges.txt). \
              Provide a diffusers-layout folder of {} with --weights DIR, the {WEIGHTS_ENV} environment \
              variable, or the generator's `weights` key (a folder, `hf:ORG/NAME` for a Hugging Face cache \
              snapshot, or `artifact:NAME` for a datasets.lock archive)",
