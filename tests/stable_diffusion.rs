@@ -398,3 +398,56 @@ fn one_unet_step_matches_diffusers() {
     let rel = report["unet_max_rel_diff"].as_f64().unwrap();
     assert!(rel < 1e-3, "candle and diffusers disagree: unet_max_rel_diff = {rel}");
 }
+
+/// `artifact:NAME` weights: a tar.gz of the diffusers folder pinned in datasets.lock, fetched from
+/// a mirror folder, then read by `generate` from the cache without any network.
+#[test]
+fn weights_from_a_pinned_archive() {
+    use sha2::{Digest, Sha256};
+    let tmp = tempfile::tempdir().unwrap();
+    let mirror = tmp.path().join("mirror");
+    std::fs::create_dir_all(&mirror).unwrap();
+    let archive = mirror.join("sd-tiny.tar.gz");
+    {
+        let gz = flate2::write::GzEncoder::new(std::fs::File::create(&archive).unwrap(), flate2::Compression::fast());
+        let mut tar = tar::Builder::new(gz);
+        tar.append_dir_all("sd-tiny", model_dir()).unwrap();
+        tar.into_inner().unwrap().finish().unwrap();
+    }
+    let bytes = std::fs::read(&archive).unwrap();
+    let sha = format!("{:x}", Sha256::digest(&bytes));
+    // Port 9 (discard) on loopback: the mirror must satisfy the fetch without it.
+    let lock = format!(
+        "version = 1\n\n[[artifact]]\nname = \"sd-tiny\"\nurls = [\"http://127.0.0.1:9/sd-tiny.tar.gz\"]\nsha256 = \"{sha}\"\nbytes = {}\nformat = \"tar.gz\"\nlicense = \"test weights\"\nhomepage = \"https://example.org/sd-tiny\"\n",
+        bytes.len()
+    );
+    std::fs::write(tmp.path().join("datasets.lock"), lock).unwrap();
+    let suite = sd_suite(tmp.path(), "artifact:sd-tiny");
+    let bin = env!("CARGO_BIN_EXE_shiftbench");
+    let cache = tmp.path().join("cache");
+    let shiftbench = |args: &[&str]| Command::new(bin).args(args).current_dir(tmp.path()).env("SHIFTBENCH_CACHE", &cache).env_remove("SHIFTBENCH_SD_WEIGHTS").output().unwrap();
+    let generate = |dir: &Path, weights: Option<&str>| {
+        let mut args = vec!["generate", suite.to_str().unwrap(), "--set", "gen-val", "--quick", "--max-new", "2", "--dir", dir.to_str().unwrap()];
+        if let Some(w) = weights {
+            args.extend(["--weights", w]);
+        }
+        shiftbench(&args)
+    };
+    // Not fetched yet: the error says how to get it, and nothing is generated.
+    let o = generate(&tmp.path().join("early"), None);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("shiftbench fetch sd-tiny"), "{err}");
+    assert!(!tmp.path().join("early").exists());
+    let o = shiftbench(&["fetch", "sd-tiny", "--mirror", mirror.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let from_archive = tmp.path().join("from-archive");
+    let o = generate(&from_archive, None);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // The same files read from a plain folder give the same weights hash and the same images.
+    let from_folder = tmp.path().join("from-folder");
+    let o = generate(&from_folder, Some(model_dir().to_str().unwrap()));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (a, b) = (manifest::read(&from_archive.join(MANIFEST_FILE)).unwrap(), manifest::read(&from_folder.join(MANIFEST_FILE)).unwrap());
+    assert_eq!(a.len(), 2);
+    assert_eq!(a, b);
+}
