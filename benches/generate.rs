@@ -10,8 +10,12 @@
 //! SHIFTBENCH_BENCH_DEVICE=cuda cargo bench --features cuda --bench generate
 //! ```
 //!
-//! Optional: SHIFTBENCH_BENCH_DTYPE=f16|bf16|f32 (default f16), SHIFTBENCH_BENCH_IMAGES=N timed
-//! images per batch size (default 16), SHIFTBENCH_BENCH_PRESET=sd-turbo|v1-5|v2-1 (GPU mode).
+//! The same real architecture on the CPU (f32, batch 1), as the reference a GPU figure is read
+//! against: `SHIFTBENCH_BENCH_DEVICE=cpu-real SHIFTBENCH_BENCH_IMAGES=2 cargo bench --bench generate`.
+//!
+//! Optional: SHIFTBENCH_BENCH_DTYPE=f16|bf16|f32 (default f16 on CUDA), SHIFTBENCH_BENCH_IMAGES=N
+//! timed images per batch size (default 16), SHIFTBENCH_BENCH_PRESET=sd-turbo|v1-5|v2-1 (real
+//! architecture modes).
 
 use candle_core::{DType, Device};
 use shiftbench::generate::sd::random::{tiny_tokenizer_json, write_tiny_model};
@@ -46,8 +50,9 @@ fn env_usize(name: &str, default: usize) -> usize {
 fn main() {
     let images = env_usize("SHIFTBENCH_BENCH_IMAGES", 16);
     match std::env::var("SHIFTBENCH_BENCH_DEVICE").as_deref() {
-        Ok("cuda") => gpu(images),
-        Ok(other) if other != "cpu" => panic!("SHIFTBENCH_BENCH_DEVICE={other}: use cpu or cuda"),
+        Ok("cuda") => real_architecture(Device::new_cuda(0).expect("SHIFTBENCH_BENCH_DEVICE=cuda needs a build with --features cuda and a CUDA GPU"), images, &[1, 4]),
+        Ok("cpu-real") => real_architecture(Device::Cpu, images, &[1]),
+        Ok(other) if other != "cpu" => panic!("SHIFTBENCH_BENCH_DEVICE={other}: use cpu, cpu-real or cuda"),
         _ => cpu(images),
     }
 }
@@ -68,11 +73,14 @@ fn cpu(images: usize) {
     }
 }
 
-fn gpu(images: usize) {
-    let device = Device::new_cuda(0).expect("SHIFTBENCH_BENCH_DEVICE=cuda needs a build with --features cuda and a CUDA GPU");
+/// A preset's full-size architecture with random weights made on `device`, at its own size,
+/// steps and guidance.
+fn real_architecture(device: Device, images: usize, batches: &[usize]) {
     let dtype = match std::env::var("SHIFTBENCH_BENCH_DTYPE").as_deref() {
         Ok("f32") => DType::F32,
         Ok("bf16") => DType::BF16,
+        Ok("f16") => DType::F16,
+        _ if device.is_cpu() => DType::F32,
         _ => DType::F16,
     };
     let preset = match std::env::var("SHIFTBENCH_BENCH_PRESET").as_deref() {
@@ -91,7 +99,7 @@ fn gpu(images: usize) {
     println!("{} architecture, random weights, built in {:.1} s on {:?}, {dtype:?}", preset.name(), t.elapsed().as_secs_f64(), device);
     let (size, steps, guidance, scheduler) = preset.defaults();
     let s = Sampling { scheduler, steps, guidance, size, strength: None };
-    for batch in [1, 4] {
+    for &batch in batches {
         let r = rate(&p, &s, batch, images);
         println!("{} {size} px, {steps} step(s), guidance {guidance}, batch {batch}: {r:.3} images/s ({:.3} s/image)", preset.name(), 1.0 / r);
     }
