@@ -200,18 +200,24 @@ fn missing_weights_are_named_with_the_fix() {
     assert!(e.contains("text_encoder_2/model.safetensors") && e.contains("tokenizer_2/tokenizer.json"), "{e}");
 }
 
-#[test]
-fn a_mis_shaped_tensor_names_the_file_and_the_tensor() {
+/// The error of loading a tiny model whose UNet config.json has `from` replaced by `to`.
+fn load_error_after_unet_config_edit(from: &str, to: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     write_tiny_model(dir.path(), 3).unwrap();
     let config = dir.path().join("unet/config.json");
-    let text = std::fs::read_to_string(&config).unwrap().replace("\"cross_attention_dim\": 32", "\"cross_attention_dim\": 48");
-    std::fs::write(&config, text).unwrap();
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains(from), "{from} is not in the tiny UNet config");
+    std::fs::write(&config, text.replace(from, to)).unwrap();
     let files = locate_files(dir.path(), Preset::V1_5).unwrap();
-    let e = match Pipeline::load(&files, Preset::V1_5, &Device::Cpu, DType::F32) {
-        Ok(_) => panic!("a UNet with the wrong cross-attention width loaded"),
+    match Pipeline::load(&files, Preset::V1_5, &Device::Cpu, DType::F32) {
+        Ok(_) => panic!("a UNet config with {to} loaded"),
         Err(e) => format!("{e:#}"),
-    };
+    }
+}
+
+#[test]
+fn a_mis_shaped_tensor_names_the_file_and_the_tensor() {
+    let e = load_error_after_unet_config_edit("\"cross_attention_dim\": 32", "\"cross_attention_dim\": 48");
     assert!(e.contains("unet/diffusion_pytorch_model.safetensors"), "{e}");
     assert!(e.contains("attn2.to_k.weight") && e.contains("[32, 32]") && e.contains("48"), "{e}");
 }
@@ -246,16 +252,7 @@ fn vocab_and_merges_tokenize_like_tokenizer_json() {
 
 #[test]
 fn a_unet_with_other_than_32_norm_groups_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    write_tiny_model(dir.path(), 3).unwrap();
-    let config = dir.path().join("unet/config.json");
-    let text = std::fs::read_to_string(&config).unwrap().replace("\"norm_num_groups\": 32", "\"norm_num_groups\": 8");
-    std::fs::write(&config, text).unwrap();
-    let files = locate_files(dir.path(), Preset::V1_5).unwrap();
-    let e = match Pipeline::load(&files, Preset::V1_5, &Device::Cpu, DType::F32) {
-        Ok(_) => panic!("a UNet with 8 norm groups loaded"),
-        Err(e) => format!("{e:#}"),
-    };
+    let e = load_error_after_unet_config_edit("\"norm_num_groups\": 32", "\"norm_num_groups\": 8");
     assert!(e.contains("unet/config.json") && e.contains("norm_num_groups") && e.contains("32"), "{e}");
 }
 
