@@ -149,7 +149,7 @@ fn main() {
 
     // The column matrix alone, forward + backward, against the candle-primitives reference.
     let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (64, 16, 16, 16), &device).unwrap()).unwrap();
-    let geometry = Geometry { batch: 64, height: 16, width: 16, channels: 16, kernel: 3, stride: 1 };
+    let geometry = Geometry::same_padding(64, 16, 16, 16, 3, 1);
     let time = |f: &dyn Fn() -> Tensor| {
         let runs: Vec<f64> = (0..7)
             .map(|_| {

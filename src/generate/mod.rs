@@ -216,22 +216,6 @@ impl Default for SetOptions {
     }
 }
 
-/// Generates (or resumes) the generated set `set` in `dir` with the procedural generator; see
-/// [`generate_set_with`].
-#[allow(clippy::too_many_arguments)]
-pub fn generate_set(
-    gen: &ProceduralGenerator,
-    seed: u64,
-    set: &str,
-    classes: &[usize],
-    count: usize,
-    size: u32,
-    dir: &Path,
-    progress: &indicatif::ProgressBar,
-) -> Result<(ImageSet, Vec<ManifestRow>, GenerateStats)> {
-    generate_set_with(gen, seed, set, classes, count, size, dir, progress, &SetOptions::default())
-}
-
 /// Generates (or resumes) the generated set `set` in `dir`: images at
 /// `dir/images/<class_name>/<index:06>.png`, manifest at `dir/manifest.csv`, both written
 /// atomically. Label = index % classes.len() (position in `classes`, which are indices into
@@ -407,6 +391,12 @@ fn verified_image(file: &Path, sha256: &str, size: u32) -> Option<RgbImage> {
 mod tests {
     use super::*;
     use crate::data::procedural::{contact_sheet, render_domain_image, DomainStyle};
+
+    /// The procedural generator over a whole set with default options.
+    #[allow(clippy::too_many_arguments)]
+    fn generate_set(gen: &ProceduralGenerator, seed: u64, set: &str, classes: &[usize], count: usize, size: u32, dir: &Path, progress: &indicatif::ProgressBar) -> Result<(ImageSet, Vec<ManifestRow>, GenerateStats)> {
+        generate_set_with(gen, seed, set, classes, count, size, dir, progress, &SetOptions::default())
+    }
 
     const CLIP: ProceduralGenerator = ProceduralGenerator { templates: TemplateSet::ClipImagenet80 };
     const PHOTO_OF: ProceduralGenerator = ProceduralGenerator { templates: TemplateSet::PhotoOf };

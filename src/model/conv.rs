@@ -115,7 +115,7 @@ pub fn conv_nhwc(x: &Tensor, weight: &Tensor, kernel: usize, stride: usize) -> R
     let (b, h, w, cin) = x.dims4()?;
     let (ho, wo) = (h.div_ceil(stride), w.div_ceil(stride));
     let cols = if x.device().is_cpu() {
-        let geometry = im2col::Geometry { batch: b, height: h, width: w, channels: cin, kernel, stride };
+        let geometry = im2col::Geometry::same_padding(b, h, w, cin, kernel, stride);
         x.contiguous()?.apply_op1(im2col::Im2Col(geometry))?
     } else {
         im2col_reference(x, kernel, stride)?
@@ -259,7 +259,7 @@ mod tests {
         for &(h, k, stride) in &[(8usize, 3usize, 1usize), (7, 3, 2), (6, 1, 2), (9, 7, 2)] {
             let data: Vec<f32> = (0..2 * h * h * 3).map(|_| s.normal() as f32).collect();
             let x = Var::from_tensor(&Tensor::from_vec(data, (2, h, h, 3), &dev).unwrap()).unwrap();
-            let g = im2col::Geometry { batch: 2, height: h, width: h, channels: 3, kernel: k, stride };
+            let g = im2col::Geometry::same_padding(2, h, h, 3, k, stride);
             let fast = x.as_tensor().apply_op1(im2col::Im2Col(g)).unwrap();
             let slow = im2col_reference(x.as_tensor(), k, stride).unwrap();
             let fv: Vec<f32> = fast.flatten_all().unwrap().to_vec1().unwrap();

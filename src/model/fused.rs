@@ -79,7 +79,7 @@ impl Conv {
         if pixels == 0 || elems % pixels != 0 {
             bail!("conv-nhwc: {elems} input values do not form {batch} images of {height}x{width}");
         }
-        Ok(Geometry { batch, height, width, channels: elems / pixels, kernel: self.kernel, stride: self.stride })
+        Ok(Geometry::same_padding(batch, height, width, elems / pixels, self.kernel, self.stride))
     }
 }
 

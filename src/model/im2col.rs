@@ -8,7 +8,8 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-/// Geometry of a square-kernel convolution over NHWC input with padding `kernel / 2`.
+/// A square window sliding over NHWC input: the geometry of a convolution (im2col) and of a
+/// max pooling (`super::pool`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Geometry {
     pub batch: usize,
@@ -17,25 +18,31 @@ pub struct Geometry {
     pub channels: usize,
     pub kernel: usize,
     pub stride: usize,
+    pub padding: usize,
 }
 
 impl Geometry {
+    /// A convolution's geometry: padding `kernel / 2`, so odd kernels give `ceil(n / stride)`.
+    pub fn same_padding(batch: usize, height: usize, width: usize, channels: usize, kernel: usize, stride: usize) -> Self {
+        Self { batch, height, width, channels, kernel, stride, padding: kernel / 2 }
+    }
+    /// Output side, PyTorch's `floor((n + 2p − k) / s) + 1` (ceil_mode off).
+    fn out_len(&self, n: usize) -> usize {
+        (n + 2 * self.padding - self.kernel) / self.stride + 1
+    }
     pub fn out_height(&self) -> usize {
-        self.height.div_ceil(self.stride)
+        self.out_len(self.height)
     }
     pub fn out_width(&self) -> usize {
-        self.width.div_ceil(self.stride)
-    }
-    fn pad(&self) -> usize {
-        self.kernel / 2
+        self.out_len(self.width)
     }
     fn row_len(&self) -> usize {
         self.kernel * self.kernel * self.channels
     }
     /// Input pixel read by output pixel (oy, ox) at kernel offset (dy, dx), if inside the image.
     fn source(&self, oy: usize, ox: usize, dy: usize, dx: usize) -> Option<(usize, usize)> {
-        let iy = (oy * self.stride + dy).checked_sub(self.pad())?;
-        let ix = (ox * self.stride + dx).checked_sub(self.pad())?;
+        let iy = (oy * self.stride + dy).checked_sub(self.padding)?;
+        let ix = (ox * self.stride + dx).checked_sub(self.padding)?;
         (iy < self.height && ix < self.width).then_some((iy, ix))
     }
 }

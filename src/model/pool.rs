@@ -7,35 +7,13 @@
 //! Semantics follow PyTorch: padding never wins (it acts as −∞), ties go to the first maximum in
 //! row-major window order, and a NaN in a window propagates.
 
-use super::im2col::contiguous_f32;
+use super::im2col::{contiguous_f32, Geometry};
 use super::conv::subsample;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-/// Geometry of a max pooling over `(B, H, W, C)` input.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PoolGeometry {
-    pub batch: usize,
-    pub height: usize,
-    pub width: usize,
-    pub channels: usize,
-    pub kernel: usize,
-    pub stride: usize,
-    pub padding: usize,
-}
-
-impl PoolGeometry {
-    /// Output side, PyTorch's `floor((n + 2p − k) / s) + 1` (ceil_mode off).
-    fn out_len(&self, n: usize) -> usize {
-        (n + 2 * self.padding - self.kernel) / self.stride + 1
-    }
-    pub fn out_height(&self) -> usize {
-        self.out_len(self.height)
-    }
-    pub fn out_width(&self) -> usize {
-        self.out_len(self.width)
-    }
-
+/// The pooling-only parts of the window geometry (shared with the convolutions).
+impl Geometry {
     /// Rejects geometries PyTorch rejects too: a window made only of padding would have no
     /// maximum (and no argmax to route a gradient to).
     fn check(&self) -> Result<()> {
@@ -82,11 +60,11 @@ impl PoolGeometry {
 }
 
 /// `(B, H, W, C)` → `(B, Ho, Wo, C)`: the maximum of every window.
-pub struct MaxPool(pub PoolGeometry);
+pub struct MaxPool(pub Geometry);
 
 /// The adjoint: given the pooled input and the output gradient, adds each output gradient to
 /// the input that won its window. Ties and overlaps are resolved exactly as in [`MaxPool`].
-struct MaxPoolGrad(PoolGeometry);
+struct MaxPoolGrad(Geometry);
 
 impl CustomOp1 for MaxPool {
     fn name(&self) -> &'static str {
@@ -150,7 +128,7 @@ impl CustomOp2 for MaxPoolGrad {
 /// candle primitives elsewhere.
 pub fn max_pool_nhwc(x: &Tensor, kernel: usize, stride: usize, padding: usize) -> anyhow::Result<Tensor> {
     let (batch, height, width, channels) = x.dims4()?;
-    let g = PoolGeometry { batch, height, width, channels, kernel, stride, padding };
+    let g = Geometry { batch, height, width, channels, kernel, stride, padding };
     if x.device().is_cpu() {
         Ok(x.contiguous()?.apply_op1(MaxPool(g))?)
     } else {
@@ -163,7 +141,7 @@ pub fn max_pool_nhwc(x: &Tensor, kernel: usize, stride: usize, padding: usize) -
 /// maxima candle's `maximum` splits the gradient between them instead of picking the first.
 pub fn max_pool_reference(x: &Tensor, kernel: usize, stride: usize, padding: usize) -> anyhow::Result<Tensor> {
     let (batch, height, width, channels) = x.dims4()?;
-    let g = PoolGeometry { batch, height, width, channels, kernel, stride, padding };
+    let g = Geometry { batch, height, width, channels, kernel, stride, padding };
     g.check()?;
     let (ho, wo) = (g.out_height(), g.out_width());
     let padded = pad_neg_inf(&pad_neg_inf(x, 1, padding)?, 2, padding)?;
@@ -258,7 +236,7 @@ mod tests {
         for &(h, w, k, st, p) in &[(9usize, 8usize, 3usize, 2usize, 1usize), (8, 8, 2, 2, 0), (7, 7, 3, 1, 1), (6, 5, 5, 3, 2)] {
             let dims = (2, h, w, 3);
             let x: Vec<f32> = (0..2 * h * w * 3).map(|_| s.normal() as f32).collect();
-            let g = PoolGeometry { batch: 2, height: h, width: w, channels: 3, kernel: k, stride: st, padding: p };
+            let g = Geometry { batch: 2, height: h, width: w, channels: 3, kernel: k, stride: st, padding: p };
             let up: Vec<f32> = (0..2 * g.out_height() * g.out_width() * 3).map(|_| s.normal() as f32).collect();
             let (y_op, g_op) = pool_and_grad(&x, dims, k, st, p, &up, false);
             let (y_ref, g_ref) = pool_and_grad(&x, dims, k, st, p, &up, true);
