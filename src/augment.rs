@@ -8,8 +8,7 @@ use crate::rng::Stream;
 /// then colour jitter (brightness, contrast, saturation each ×[0.6, 1.4], in random order).
 /// `pixels` is one RGB8 `size × size` image.
 pub fn standard(pixels: &[u8], size: usize, stream: &mut Stream) -> Vec<u8> {
-    let crop = random_resized_crop(pixels, size, stream, (0.35, 1.0));
-    let flipped = if stream.chance(0.5) { flip_horizontal(&crop, size) } else { crop };
+    let flipped = crop_flip(pixels, size, stream);
     colour_jitter(&flipped, stream, 0.4)
 }
 
@@ -130,9 +129,27 @@ pub const AUG_OPS: [AugOp; 9] = [
 /// The `augmix` regime's pipeline: random-resized-crop and flip as in `standard` (the
 /// reference ImageNet script crops and flips before AugMix), then [`augmix`].
 pub fn crop_flip_augmix(pixels: &[u8], size: usize, stream: &mut Stream) -> Vec<u8> {
-    let crop = random_resized_crop(pixels, size, stream, (0.35, 1.0));
-    let flipped = if stream.chance(0.5) { flip_horizontal(&crop, size) } else { crop };
+    let flipped = crop_flip(pixels, size, stream);
     augmix(&flipped, size, stream)
+}
+
+/// The `augmix-jsd` regime's three views of one image: the cropped and flipped image (clean),
+/// then two independent [`augmix`] mixes of that same crop, as the reference training script.
+pub fn augmix_jsd_views(pixels: &[u8], size: usize, stream: &mut Stream) -> [Vec<u8>; 3] {
+    let clean = crop_flip(pixels, size, stream);
+    let first = augmix(&clean, size, stream);
+    let second = augmix(&clean, size, stream);
+    [clean, first, second]
+}
+
+/// Random-resized-crop (area 35–100 %) and a horizontal flip with probability ½.
+fn crop_flip(pixels: &[u8], size: usize, stream: &mut Stream) -> Vec<u8> {
+    let crop = random_resized_crop(pixels, size, stream, (0.35, 1.0));
+    if stream.chance(0.5) {
+        flip_horizontal(&crop, size)
+    } else {
+        crop
+    }
 }
 
 /// AugMix: [`AUGMIX_WIDTH`] chains of 1–3 random operations, mixed with Dirichlet(α) weights,

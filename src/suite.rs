@@ -148,6 +148,22 @@ pub enum Augment {
     Standard,
     /// Random-resized-crop + horizontal flip, then AugMix (Hendrycks et al. 2020).
     Augmix,
+    /// AugMix with its Jensen–Shannon consistency loss: every image is seen cropped and flipped
+    /// (clean) and through two independent AugMix mixes of that crop, and the loss adds
+    /// 12 × the JS divergence among the three predictions (the paper's λ) to the clean image's
+    /// cross-entropy. Three forward passes' worth of compute per image.
+    #[serde(rename = "augmix-jsd")]
+    AugmixJsd,
+}
+
+impl Augment {
+    /// Views of each image in a training batch: 3 for `augmix-jsd`, else 1.
+    pub fn views(self) -> usize {
+        match self {
+            Augment::AugmixJsd => 3,
+            _ => 1,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]

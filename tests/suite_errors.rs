@@ -227,7 +227,10 @@ fn bad_clipping_checkpointing_mixing_and_evaluation_values_are_explained() {
     let (text, line) = edited("name = \"real+standard-aug\"", "augment = \"standard\"", "augment = \"autoaugment\"");
     let e = error_of(&text);
     assert_eq!((e.line, e.key.as_str()), (line, "regimes.augment"), "{e}");
-    assert!(e.to_string().contains("augmix"), "the message lists the accepted values: {e}");
+    assert!(e.to_string().contains("augmix") && e.to_string().contains("augmix-jsd"), "the message lists the accepted values: {e}");
+    let (text, _) = edited("name = \"real+standard-aug\"", "augment = \"standard\"", "augment = \"augmix-jsd\"");
+    let suite = shiftbench::suite::Suite::parse(&text, Path::new("jsd.toml")).unwrap();
+    assert!(suite.spec.regimes.iter().any(|r| r.augment == shiftbench::suite::Augment::AugmixJsd));
 }
 
 #[test]

@@ -161,27 +161,26 @@ pub fn steps_per_epoch(n: usize, batch_size: usize) -> usize {
 }
 
 /// Normalised NHWC pixels of the images of `set` at `indices`, augmenting when asked; image `k`
-/// uses the augmentation stream at `aug_index + k`.
+/// uses the augmentation stream at `aug_index + k`. With several views per image
+/// ([`Augment::views`]) the batch holds view 0 of every image, then view 1 of every image, ...
 pub fn batch_pixels(set: &ImageSet, indices: &[usize], augment: Augment, aug_seed: u64, aug_index: u64) -> Vec<f32> {
     let s = set.size as usize;
     let per = set.image_bytes();
-    let mut data = Vec::with_capacity(indices.len() * per);
+    let mut views: Vec<Vec<f32>> = vec![Vec::with_capacity(indices.len() * per); augment.views()];
     for (k, &i) in indices.iter().enumerate() {
         let raw = &set.pixels[i * per..(i + 1) * per];
-        let pixels: std::borrow::Cow<[u8]> = match augment {
-            Augment::None => raw.into(),
-            Augment::Standard => {
-                let mut stream = Stream::new(aug_seed, "augment/standard", aug_index + k as u64);
-                augment::standard(raw, s, &mut stream).into()
-            }
-            Augment::Augmix => {
-                let mut stream = Stream::new(aug_seed, "augment/augmix", aug_index + k as u64);
-                augment::crop_flip_augmix(raw, s, &mut stream).into()
-            }
+        let stream = |purpose: &str| Stream::new(aug_seed, purpose, aug_index + k as u64);
+        let pixels: Vec<std::borrow::Cow<[u8]>> = match augment {
+            Augment::None => vec![raw.into()],
+            Augment::Standard => vec![augment::standard(raw, s, &mut stream("augment/standard")).into()],
+            Augment::Augmix => vec![augment::crop_flip_augmix(raw, s, &mut stream("augment/augmix")).into()],
+            Augment::AugmixJsd => augment::augmix_jsd_views(raw, s, &mut stream("augment/augmix-jsd")).map(Into::into).into(),
         };
-        data.extend(pixels.iter().enumerate().map(|(j, &p)| (p as f32 / 255.0 - MEAN[j % 3]) / STD[j % 3]));
+        for (view, pixels) in views.iter_mut().zip(&pixels) {
+            view.extend(pixels.iter().enumerate().map(|(j, &p)| (p as f32 / 255.0 - MEAN[j % 3]) / STD[j % 3]));
+        }
     }
-    data
+    views.concat()
 }
 
 /// Calls `consume` with the batches of steps `start..end` in order. With `threads > 0`, that
@@ -259,7 +258,7 @@ mod tests {
     #[test]
     fn prefetched_batches_are_byte_identical_for_any_thread_count() {
         let images = set(40, 8);
-        for (augment, mix) in [(Augment::None, Mix::Concat), (Augment::Augmix, Mix::Concat), (Augment::Standard, Mix::GeneratedFraction(0.25))] {
+        for (augment, mix) in [(Augment::None, Mix::Concat), (Augment::Augmix, Mix::Concat), (Augment::Standard, Mix::GeneratedFraction(0.25)), (Augment::AugmixJsd, Mix::Concat)] {
             let plan = BatchPlan::new(TrainData { images: &images, generated_start: 28 }, 8, augment, mix, 5).unwrap();
             let reference = all_batches(&plan, 0, 0, 12);
             assert_eq!(reference.len(), 12);
@@ -284,6 +283,27 @@ mod tests {
         let idx = &order[16..24];
         assert_eq!(batch.pixels, batch_pixels(&images, idx, Augment::Standard, 9, 1 << 32 | 16));
         assert_eq!(batch.labels, idx.iter().map(|&i| images.labels[i]).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn augmix_jsd_batches_hold_a_clean_view_then_two_mixes_of_it() {
+        let images = set(12, 8);
+        let idx = [3usize, 7, 0];
+        let per = images.image_bytes();
+        let pixels = batch_pixels(&images, &idx, Augment::AugmixJsd, 4, 100);
+        assert_eq!(pixels.len(), 3 * idx.len() * per, "three views of every image");
+        let normalise = |raw: &[u8]| raw.iter().enumerate().map(|(j, &p)| (p as f32 / 255.0 - MEAN[j % 3]) / STD[j % 3]).collect::<Vec<_>>();
+        for (k, &i) in idx.iter().enumerate() {
+            let raw = &images.pixels[i * per..(i + 1) * per];
+            let views = augment::augmix_jsd_views(raw, 8, &mut Stream::new(4, "augment/augmix-jsd", 100 + k as u64));
+            for (v, view) in views.iter().enumerate() {
+                let at = (v * idx.len() + k) * per;
+                assert_eq!(pixels[at..at + per], normalise(view)[..], "view {v} of image {k}");
+            }
+            assert_ne!(views[1], views[2], "the two mixes are drawn independently");
+        }
+        // The single-view regimes keep their layout.
+        assert_eq!(batch_pixels(&images, &idx, Augment::Augmix, 4, 100).len(), idx.len() * per);
     }
 
     #[test]

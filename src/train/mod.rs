@@ -12,7 +12,7 @@ pub mod schedule;
 
 pub use checkpoint::CheckpointPlan;
 pub use loader::{batch_pixels, steps_per_epoch, BatchPlan, Mix, TrainData};
-pub use loss::smoothed_cross_entropy;
+pub use loss::{jensen_shannon_consistency, smoothed_cross_entropy, JSD_WEIGHT};
 pub use optim::{clip_factor, Sgd};
 pub use schedule::LrSchedule;
 
@@ -155,10 +155,20 @@ pub fn train_with(
     let mut finished = true;
     loader::for_each_batch(&plan, progress.step, total_steps, opts.loader_threads, |step, b| {
         let (epoch, k) = (step / steps_per_epoch, step % steps_per_epoch);
-        let x = Tensor::from_vec(b.pixels, (batch, size, size, 3), device)?;
+        let views = cfg.augment.views();
+        let x = Tensor::from_vec(b.pixels, (views * batch, size, size, 3), device)?;
         let y = Tensor::from_vec(b.labels, batch, device)?;
+        // All views go through one forward pass (batch-norm statistics over all of them, as
+        // AugMix's reference); the cross-entropy is the first (clean) view's.
         let logits = model.forward(&x, true)?;
-        let loss = smoothed_cross_entropy(&logits, &y, cfg.label_smoothing)?;
+        let clean = logits.narrow(0, 0, batch)?;
+        let loss = smoothed_cross_entropy(&clean, &y, cfg.label_smoothing)?;
+        let loss = if views > 1 {
+            let per_view = (0..views).map(|v| logits.narrow(0, v * batch, batch)).collect::<candle_core::Result<Vec<_>>>()?;
+            (loss + (jensen_shannon_consistency(&per_view)? * JSD_WEIGHT)?)?
+        } else {
+            loss
+        };
         let lr = schedule.at(epoch as f64 + k as f64 / steps_per_epoch as f64);
         let grads = loss.backward()?;
         let scale = match cfg.clip_grad_norm {
@@ -283,6 +293,21 @@ mod tests {
         assert_eq!(pred_a, pred_b);
         let correct = pred_a.iter().zip(&set.labels).filter(|(p, l)| p == l).count();
         assert!(correct >= 60, "only {correct}/64 correct");
+    }
+
+    #[test]
+    fn augmix_jsd_trains_deterministically_and_differs_from_plain_augmix() {
+        let set = dark_and_bright(32);
+        let run = |augment| {
+            let mut m = model();
+            let cfg = TrainConfig { augment, epochs: 2, ..config() };
+            let out = train(&mut m, &set, &cfg, &Device::Cpu, |_, _, _| {}).unwrap();
+            assert!(out.final_loss.is_finite());
+            (out.final_loss.to_bits(), state_bytes(&m))
+        };
+        let jsd = run(Augment::AugmixJsd);
+        assert_eq!(run(Augment::AugmixJsd), jsd);
+        assert_ne!(run(Augment::Augmix).1, jsd.1);
     }
 
     #[test]
