@@ -15,6 +15,7 @@ pub mod fetch;
 pub mod fsutil;
 pub mod generate;
 pub mod lock;
+pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod progress;

@@ -23,27 +23,6 @@ use anyhow::Result;
 use candle_core::{DType, Device, Tensor};
 use std::ops::ControlFlow;
 
-/// Asks the C allocator to keep freed memory instead of returning it to the OS.
-///
-/// candle allocates a fresh buffer for every op result. glibc serves buffers over 128 KiB with
-/// `mmap` and unmaps them on free, so each op page-faults its output back in: on the default
-/// suite's model that was over a quarter of a training step (an elementwise product of a
-/// 16384×16 matrix: 1.0 ms with the defaults, 0.04 ms with these settings). Idempotent.
-pub fn tune_allocator() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        static ONCE: std::sync::Once = std::sync::Once::new();
-        ONCE.call_once(|| {
-            // SAFETY: mallopt only adjusts allocator thresholds; it is safe to call at any time.
-            unsafe {
-                libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 30);
-                libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
-                libc::mallopt(libc::M_TOP_PAD, 64 << 20);
-            }
-        });
-    }
-}
-
 /// Everything that decides how a classifier is fitted (one training job).
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainConfig {
@@ -134,7 +113,7 @@ pub fn train_with(
     device: &Device,
     mut on_step: impl FnMut(u64, u64, f64),
 ) -> Result<TrainOutcome> {
-    tune_allocator();
+    crate::memory::tune_allocator();
     let plan = BatchPlan::new(data, cfg.batch_size, cfg.augment, cfg.mix, cfg.seed)?;
     let mut opt = Sgd::new(model.params(), cfg.momentum, cfg.nesterov, cfg.weight_decay);
     let clip_params = model.params();

@@ -91,6 +91,7 @@ pub struct Pipeline {
 impl Pipeline {
     /// Loads a diffusers-layout model folder (configs from its `config.json` files, else the preset's).
     pub fn load(files: &WeightFiles, preset: Preset, device: &Device, dtype: DType) -> Result<Self> {
+        crate::memory::tune_allocator();
         let root = &files.root;
         let unet_spec = config::unet_spec(root, preset)?;
         let vae_spec = config::vae_spec(root, preset)?;
@@ -134,6 +135,7 @@ impl Pipeline {
         device: &Device,
         dtype: DType,
     ) -> Result<Self> {
+        crate::memory::tune_allocator();
         let unet_spec = config::unet_spec(root, preset)?;
         let vae_spec = config::vae_spec(root, preset)?;
         let scheduler = config::scheduler_spec(root, preset)?;
