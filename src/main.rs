@@ -22,6 +22,36 @@ struct Cli {
     command: Command,
 }
 
+/// Where a suite's results go and under which seed, profile and weights (`run` and `generate`).
+#[derive(clap::Args)]
+struct SuiteTarget {
+    /// Results folder: records, leaderboard.csv, fits.csv and work/ (data, generated sets,
+    /// checkpoints) [default: results/<suite>/, or results/<suite>-quick/ with --quick]
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Replace the suite's seed (data, generation, initialisation and shuffling all change).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Use the suite's small `[quick]` profile (fewer images and epochs) for smoke runs and tests.
+    #[arg(long)]
+    quick: bool,
+    /// Stable Diffusion weights for `stable-diffusion` generators: a diffusers-layout folder,
+    /// hf:ORG/NAME[@REV] (Hugging Face cache) or artifact:NAME [default: $SHIFTBENCH_SD_WEIGHTS,
+    /// else the generator's `weights` key, else the preset's repository in the HF cache]
+    #[arg(long, value_name = "SOURCE")]
+    weights: Option<String>,
+}
+
+impl SuiteTarget {
+    /// The results folder for `suite`.
+    fn out_dir(&self, suite: &Suite) -> PathBuf {
+        self.out.clone().unwrap_or_else(|| {
+            let name = if self.quick { format!("{}-quick", suite.name()) } else { suite.name().to_string() };
+            Path::new("results").join(name)
+        })
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run a suite: make its data, train its classifiers, evaluate them, write the leaderboard.
@@ -37,20 +67,8 @@ checkpoint exists is only re-evaluated. Changing a section of the suite re-runs 
         /// Suite file to run.
         #[arg(default_value = "suites/shapes.toml")]
         suite: PathBuf,
-        /// Output folder for records, leaderboard.csv and fits.csv [default: results/<suite>/, or results/<suite>-quick/ with --quick]
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Replace the suite's seed (data, generation, initialisation and shuffling all change).
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Use the suite's small `[quick]` profile (fewer images and epochs) for smoke runs and tests.
-        #[arg(long)]
-        quick: bool,
-        /// Stable Diffusion weights for `stable-diffusion` generators: a diffusers-layout folder,
-        /// hf:ORG/NAME[@REV] (Hugging Face cache) or artifact:NAME [default: $SHIFTBENCH_SD_WEIGHTS,
-        /// else the generator's `weights` key, else the preset's repository in the HF cache]
-        #[arg(long, value_name = "SOURCE")]
-        weights: Option<String>,
+        #[command(flatten)]
+        target: SuiteTarget,
         /// Training jobs to run at once [default: the number of CPU cores]. With more than one,
         /// each job's matrix kernels run single-threaded: small models train faster side by side
         /// than split across threads. Results do not depend on this setting.
@@ -107,19 +125,11 @@ ObjectNet, model_type otherwise) minus names containing subsample/aws/batch64, w
         /// Make only shard I of N (0-based): images with index % N == I.
         #[arg(long, value_name = "I/N")]
         shard: Option<String>,
-        /// Results folder, as for `run` [default: results/<suite>/, or results/<suite>-quick/ with --quick]
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Write the set (or shard) into exactly this folder instead.
+        #[command(flatten)]
+        target: SuiteTarget,
+        /// Write the set (or shard) into exactly this folder instead of the results folder's.
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
-        #[arg(long)]
-        seed: Option<u64>,
-        #[arg(long)]
-        quick: bool,
-        /// Stable Diffusion weights (see `run --weights`).
-        #[arg(long, value_name = "SOURCE")]
-        weights: Option<String>,
         /// Stop after this many newly rendered images (resume later with the same command).
         #[arg(long, value_name = "N")]
         max_new: Option<usize>,
@@ -188,17 +198,17 @@ fn main() -> ExitCode {
 
 fn real_main() -> Result<()> {
     match Cli::parse().command {
-        Command::Run { suite, out, seed, quick, jobs, weights } => {
-            set_weights_env(weights.as_deref());
+        Command::Run { suite, target, jobs } => {
+            set_weights_env(target.weights.as_deref());
             let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1);
             if jobs > 1 && std::env::var_os("RAYON_NUM_THREADS").is_none() {
                 // candle reads this for its GEMM thread count. Set before any thread starts.
                 std::env::set_var("RAYON_NUM_THREADS", "1");
             }
             let suite = Suite::load(&suite)?;
-            let out = out.unwrap_or_else(|| default_out(&suite, quick));
+            let out = target.out_dir(&suite);
             let started = std::time::Instant::now();
-            let summary = run_suite(&suite, &RunOptions { out: out.clone(), seed, quick, jobs })?;
+            let summary = run_suite(&suite, &RunOptions { out: out.clone(), seed: target.seed, quick: target.quick, jobs })?;
             println!(
                 "{} jobs: {} trained{}, {} re-evaluated from checkpoints, {} already done; {} records written in {:.1} s",
                 summary.jobs, summary.trained,
@@ -258,15 +268,15 @@ fn real_main() -> Result<()> {
             }
             Ok(())
         }
-        Command::Generate { suite, set, shard, out, dir, seed, quick, weights, max_new, merge } => {
+        Command::Generate { suite, set, shard, target, dir, max_new, merge } => {
             if let Some(dirs) = merge {
                 let rows = shiftbench::generate::merge_shards(&dirs[0], &dirs[1..])?;
                 println!("merged {} shard folders into {} ({} images)", dirs.len() - 1, dirs[0].display(), rows.len());
                 return Ok(());
             }
-            set_weights_env(weights.as_deref());
+            set_weights_env(target.weights.as_deref());
             let (suite, set) = (suite.expect("clap requires a suite"), set.expect("clap requires --set"));
-            generate_command(&suite, &set, shard.as_deref(), out, dir, seed, quick, max_new)
+            generate_command(&suite, &set, shard.as_deref(), &target, dir, max_new)
         }
     }
 }
@@ -279,29 +289,28 @@ fn set_weights_env(weights: Option<&str>) {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn generate_command(suite: &Path, set: &str, shard: Option<&str>, out: Option<PathBuf>, dir: Option<PathBuf>, seed: Option<u64>, quick: bool, max_new: Option<usize>) -> Result<()> {
-    use shiftbench::generate::{generate_set_with, SetOptions, Shard};
+fn generate_command(suite: &Path, set: &str, shard: Option<&str>, target: &SuiteTarget, dir: Option<PathBuf>, max_new: Option<usize>) -> Result<()> {
+    use shiftbench::generate::{SetOptions, Shard};
     let suite = Suite::load(suite)?;
     let g = suite.generated_set(set).with_context(|| {
         format!("suite {} has no generated set `{set}`; defined: {}", suite.path.display(), suite.spec.generated.iter().map(|g| g.name.get_ref().as_str()).collect::<Vec<_>>().join(", "))
     })?;
     let shard = shard.map(Shard::parse).transpose()?.unwrap_or(Shard::WHOLE);
-    let seed = seed.unwrap_or(suite.spec.suite.seed);
-    let out = out.unwrap_or_else(|| default_out(&suite, quick));
+    let seed = target.seed.unwrap_or(suite.spec.suite.seed);
+    let out = target.out_dir(&suite);
     let sd = shiftbench::generate::sd::prepare(&suite, seed, Path::new(shiftbench::generate::sd::LOCK_FILE))?;
-    let (set_dir, count, generator, _) = shiftbench::run::generated_set_plan(&suite, g, seed, quick, &out.join("work"), &sd);
+    let plan = shiftbench::run::generated_set_plan(&suite, g, seed, target.quick, &out.join("work"), &sd);
+    let set_dir = &plan.dir;
     let target = match dir {
         Some(d) => d,
         None if shard == Shard::WHOLE => set_dir.clone(),
         None => set_dir.with_file_name(format!("{}.shard-{}-of-{}", set_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), shard.index, shard.count)),
     };
-    let mine = (0..count as u64).filter(|&i| shard.contains(i)).count();
+    let mine = (0..plan.count as u64).filter(|&i| shard.contains(i)).count();
     let pb = shiftbench::progress::bar(mine as u64, set);
     let started = std::time::Instant::now();
     let opts = SetOptions { shard, max_new, ..Default::default() };
-    let size = *suite.spec.suite.image_size.get_ref();
-    let (_, rows, stats) = generate_set_with(generator.as_dyn(), seed, set, &suite.class_indices(), count, size, &target, &pb, &opts)?;
+    let (_, rows, stats) = plan.generate(&target, &pb, &opts)?;
     pb.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
     println!(
@@ -312,11 +321,6 @@ fn generate_command(suite: &Path, set: &str, shard: Option<&str>, out: Option<Pa
         println!("when every shard is done: shiftbench generate --merge {} {}", set_dir.display(), set_dir.with_file_name(format!("{}.shard-*", set_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())).display());
     }
     Ok(())
-}
-
-fn default_out(suite: &Suite, quick: bool) -> PathBuf {
-    let name = if quick { format!("{}-quick", suite.name()) } else { suite.name().to_string() };
-    Path::new("results").join(name)
 }
 
 fn print_leaderboard(dir: &Path) -> Result<()> {

@@ -82,6 +82,16 @@ struct Profile {
 }
 
 impl Profile {
+    /// The suite's full profile, or its `[quick]` one.
+    fn of(suite: &Suite, quick: bool) -> Profile {
+        let spec = &suite.spec;
+        let classes = spec.suite.classes.len();
+        if quick {
+            Profile { size_scale: *spec.quick.size_scale.get_ref(), epoch_scale: *spec.quick.epoch_scale.get_ref(), classes }
+        } else {
+            Profile { size_scale: 1.0, epoch_scale: 1.0, classes }
+        }
+    }
     fn size(&self, n: usize) -> usize {
         if self.size_scale >= 1.0 {
             n
@@ -99,11 +109,7 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunSummary> {
     let seed = opts.seed.unwrap_or(spec.suite.seed);
     let classes = suite.class_indices();
     let size = *spec.suite.image_size.get_ref();
-    let profile = if opts.quick {
-        Profile { size_scale: *spec.quick.size_scale.get_ref(), epoch_scale: *spec.quick.epoch_scale.get_ref(), classes: classes.len() }
-    } else {
-        Profile { size_scale: 1.0, epoch_scale: 1.0, classes: classes.len() }
-    };
+    let profile = Profile::of(suite, opts.quick);
     let work = opts.out.join("work");
     // Stable Diffusion weights are located and hashed before any work, so a missing file is the
     // first thing a user sees, not an error after hours of rendering.
@@ -122,7 +128,7 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunSummary> {
         datasets.insert(ds.name.clone(), ds);
     }
     for g in &spec.generated {
-        let ds = make_generated_set(suite, g, seed, &classes, size, &profile, &work, &multi, &sd)?;
+        let ds = make_generated_set(&generated_set_plan(suite, g, seed, opts.quick, &work, &sd), &multi)?;
         datasets.insert(ds.name.clone(), ds);
     }
 
@@ -243,58 +249,51 @@ impl SuiteGenerator<'_> {
     }
 }
 
-/// Where `run` keeps generated set `g` (and where `generate` writes it), how many images it
-/// has under the profile, its generator, and its dataset key.
-pub fn generated_set_plan<'a>(
-    suite: &Suite,
-    g: &GeneratedSpec,
+/// How one generated set is made under a profile: where `run` keeps it (and `generate` writes
+/// it), its images, its generator and its dataset key.
+pub struct GeneratedSetPlan<'a> {
+    pub name: String,
+    pub dir: PathBuf,
+    pub count: usize,
+    pub generator: SuiteGenerator<'a>,
+    pub key: serde_json::Value,
     seed: u64,
-    quick: bool,
-    work: &Path,
-    sd: &'a BTreeMap<String, SdGenerator>,
-) -> (PathBuf, usize, SuiteGenerator<'a>, serde_json::Value) {
-    let spec = &suite.spec;
+    classes: Vec<usize>,
+    size: u32,
+}
+
+impl GeneratedSetPlan<'_> {
+    /// Generates (or resumes) the images `opts` selects into `dir` (the plan's own folder, or
+    /// another such as a shard's); see [`generate_set_with`].
+    pub fn generate(&self, dir: &Path, progress: &indicatif::ProgressBar, opts: &SetOptions) -> Result<(ImageSet, Vec<crate::generate::manifest::ManifestRow>, crate::generate::GenerateStats)> {
+        generate_set_with(self.generator.as_dyn(), self.seed, &self.name, &self.classes, self.count, self.size, dir, progress, opts)
+            .with_context(|| format!("generating set `{}` in {}", self.name, dir.display()))
+    }
+}
+
+/// The plan of generated set `g` of `suite` (quick or full profile), with its folder under `work`.
+pub fn generated_set_plan<'a>(suite: &Suite, g: &GeneratedSpec, seed: u64, quick: bool, work: &Path, sd: &'a BTreeMap<String, SdGenerator>) -> GeneratedSetPlan<'a> {
     let classes = suite.class_indices();
-    let size = *spec.suite.image_size.get_ref();
-    let profile = if quick {
-        Profile { size_scale: *spec.quick.size_scale.get_ref(), epoch_scale: *spec.quick.epoch_scale.get_ref(), classes: classes.len() }
-    } else {
-        Profile { size_scale: 1.0, epoch_scale: 1.0, classes: classes.len() }
-    };
+    let size = *suite.spec.suite.image_size.get_ref();
     let generator_spec = suite.generator(g.generator.get_ref()).expect("validated generator reference");
     let generator = match sd.get(generator_spec.name.get_ref()) {
         Some(s) => SuiteGenerator::StableDiffusion(s),
         None => SuiteGenerator::Procedural(ProceduralGenerator { templates: generator_spec.templates }),
     };
-    let count = profile.size(*g.size.get_ref());
+    let count = Profile::of(suite, quick).size(*g.size.get_ref());
     let name = g.name.get_ref().clone();
     let key = json!({"kind": "generated", "name": name, "generator": generator.key(), "count": count, "size": size, "seed": seed, "classes": classes});
     // Folder keyed by inputs: changing the generator or sizes never mixes old and new images.
     let dir = work.join("generated").join(format!("{name}-{}", &short_hash(&key)));
-    (dir, count, generator, key)
+    GeneratedSetPlan { name, dir, count, generator, key, seed, classes, size }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn make_generated_set(
-    suite: &Suite,
-    g: &GeneratedSpec,
-    seed: u64,
-    classes: &[usize],
-    size: u32,
-    profile: &Profile,
-    work: &Path,
-    multi: &MultiProgress,
-    sd: &BTreeMap<String, SdGenerator>,
-) -> Result<Dataset> {
-    let quick = profile.size_scale < 1.0;
-    let (dir, count, generator, key) = generated_set_plan(suite, g, seed, quick, work, sd);
-    let name = g.name.get_ref().clone();
-    let pb = multi.add(crate::progress::bar(count as u64, &name));
-    let (images, _manifest, stats) = generate_set_with(generator.as_dyn(), seed, &name, classes, count, size, &dir, &pb, &SetOptions::default())
-        .with_context(|| format!("generating set `{name}` in {}", dir.display()))?;
+fn make_generated_set(plan: &GeneratedSetPlan, multi: &MultiProgress) -> Result<Dataset> {
+    let pb = multi.add(crate::progress::bar(plan.count as u64, &plan.name));
+    let (images, _manifest, stats) = plan.generate(&plan.dir, &pb, &SetOptions::default())?;
     pb.finish_and_clear();
-    crate::progress::say(format!("{name}: {} images generated, {} reused from {}", stats.rendered, stats.reused, dir.display()));
-    Ok(Dataset { name, images, key, generated: true })
+    crate::progress::say(format!("{}: {} images generated, {} reused from {}", plan.name, stats.rendered, stats.reused, plan.dir.display()));
+    Ok(Dataset { name: plan.name.clone(), images, key: plan.key.clone(), generated: true })
 }
 
 fn model_config(m: &ModelSpec, classes: usize, size: u32) -> ArchConfig {
