@@ -97,7 +97,7 @@ impl TemplateSet {
     }
 }
 
-/// What every generator offers `generate_set`: an id for the manifest, its prompt templates, the
+/// What every generator offers [`generate_set_with`]: an id for the manifest, its prompt templates, the
 /// extra manifest columns it records, and a way to render a batch of planned rows.
 pub trait Generator: Sync {
     /// The manifest's `generator` column.
@@ -163,7 +163,7 @@ impl ProceduralGenerator {
     }
 }
 
-/// How much of a `generate_set` call was rendered and how much reused from disk.
+/// How much of a [`generate_set_with`] call was rendered and how much reused from disk.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct GenerateStats {
     pub rendered: usize,

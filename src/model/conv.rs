@@ -113,23 +113,18 @@ fn repeat_rows(row: &Tensor, n: usize) -> Result<Tensor> {
 /// Convolution of NHWC `x` with a `(k·k·cin, cout)` weight, padding `k/2`, via im2col + GEMM.
 pub fn conv_nhwc(x: &Tensor, weight: &Tensor, kernel: usize, stride: usize) -> Result<Tensor> {
     let (b, h, w, cin) = x.dims4()?;
-    let (ho, wo) = (h.div_ceil(stride), w.div_ceil(stride));
-    let cols = if x.device().is_cpu() {
-        let geometry = im2col::Geometry::same_padding(b, h, w, cin, kernel, stride);
-        x.contiguous()?.apply_op1(im2col::Im2Col(geometry))?
-    } else {
-        im2col_reference(x, kernel, stride)?
-    };
+    let geometry = im2col::Geometry::same_padding(b, h, w, cin, kernel, stride);
+    let cols = if x.device().is_cpu() { x.contiguous()?.apply_op1(im2col::Im2Col(geometry))? } else { im2col_reference(x, kernel, stride)? };
     let cout = weight.dim(1)?;
-    Ok(cols.matmul(weight)?.reshape((b, ho, wo, cout))?)
+    Ok(cols.matmul(weight)?.reshape((b, geometry.out_height(), geometry.out_width(), cout))?)
 }
 
 /// The column matrix built from candle primitives (pad, shifted views, concatenation): slower
 /// on the CPU, but runs on every device candle supports. Public as the benchmarks' reference.
 pub fn im2col_reference(x: &Tensor, kernel: usize, stride: usize) -> Result<Tensor> {
     let (b, h, w, cin) = x.dims4()?;
-    let pad = kernel / 2;
-    let (ho, wo) = (h.div_ceil(stride), w.div_ceil(stride));
+    let geometry = im2col::Geometry::same_padding(b, h, w, cin, kernel, stride);
+    let (pad, ho, wo) = (geometry.padding, geometry.out_height(), geometry.out_width());
     let padded = if pad > 0 { x.pad_with_zeros(1, pad, pad)?.pad_with_zeros(2, pad, pad)? } else { x.clone() };
     let mut columns = Vec::with_capacity(kernel * kernel);
     for dy in 0..kernel {
