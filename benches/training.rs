@@ -15,8 +15,8 @@ use shiftbench::data::procedural::{render_domain, DomainStyle};
 use shiftbench::data::ImageSet;
 use shiftbench::model::im2col::{Geometry, Im2Col};
 use shiftbench::model::{ResNet, ResNetConfig};
-use shiftbench::suite::{Augment, Schedule};
-use shiftbench::train::{predict, train, train_with, Mix, TrainConfig, TrainData, TrainOptions};
+use shiftbench::eval::predict;
+use shiftbench::train::{train, train_with, Augment, Mix, Schedule, TrainConfig, TrainData, TrainOptions};
 use std::process::Command;
 use std::time::Instant;
 
@@ -76,7 +76,7 @@ fn shiftbench_run(case: &Case, images: &ImageSet, device: &Device) -> (f64, f64)
     train(&mut model, images, &config, device, |_, _, _| {}).unwrap();
     let train_rate = images.len() as f64 / t.elapsed().as_secs_f64();
     let t = Instant::now();
-    predict(&mut model, images, device).unwrap();
+    predict(&mut model, images, false).unwrap();
     (train_rate, images.len() as f64 / t.elapsed().as_secs_f64())
 }
 

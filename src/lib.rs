@@ -1,23 +1,34 @@
 //! shiftbench: does training on generated images make image classifiers robust to natural
 //! distribution shift? A benchmark suite and test harness reproducing Bansal & Grover (2023).
 //!
-//! One module per pipeline stage (see DESIGN.md §3): `suite` parses and validates suites,
-//! `data` makes labelled image sets, `generate` makes generated sets, `model` and `train` build
-//! and fit classifiers, `eval` scores them, `run` plans and resumes a suite, `metrics` and
-//! `report` turn run records into leaderboards.
+//! One module per pipeline stage (see DESIGN.md §3), in the order a run crosses them:
+//!
+//! - `suite` parses and validates a suite file and resolves it into [`suite::SuiteConfig`],
+//!   the only form the rest of the crate reads;
+//! - `plan` turns a resolved suite, a seed and a profile into data to make, training jobs and
+//!   the evaluation protocol (pure); `keys` owns every cache key those jobs and sets are
+//!   stored under;
+//! - `fetch` (lock file, verified downloads, archive extraction) brings external artifacts;
+//! - `data` holds images and the procedural world, `generate` the generators and generated
+//!   sets, `prepare` makes a plan's sets;
+//! - `model` holds the classifiers (behind [`model::Classifier`]), `train` fits them, `eval`
+//!   predicts and counts, `record` is the run record's schema;
+//! - `run` schedules a plan's jobs, resumes and cleans up;
+//! - `metrics`, `er`/`reference_fits` (effective robustness) and `report` turn records into
+//!   leaderboards, tables and plots.
 
-pub mod artifacts;
-pub mod augment;
 pub mod data;
+pub mod eval;
 pub mod er;
-pub mod extract;
 pub mod fetch;
 pub mod fsutil;
 pub mod generate;
-pub mod lock;
+pub mod keys;
 pub mod memory;
 pub mod metrics;
 pub mod model;
+pub mod plan;
+pub mod prepare;
 pub mod progress;
 pub mod record;
 pub mod reference_fits;

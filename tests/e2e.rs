@@ -12,7 +12,7 @@ fn shapes() -> Suite {
 }
 
 fn quick_run(out: &Path, seed: Option<u64>, jobs: usize) -> RunSummary {
-    run_suite(&shapes(), &RunOptions { out: out.to_path_buf(), seed, quick: true, jobs }).expect("quick run")
+    run_suite(&shapes(), &RunOptions { out: out.to_path_buf(), seed, quick: true, jobs, weights: None }).expect("quick run")
 }
 
 fn read(path: PathBuf) -> String {

@@ -3,8 +3,8 @@
 //! left behind). A property test throws generated entry paths at the extractor.
 
 use proptest::prelude::*;
-use shiftbench::extract::{extract, Limits};
-use shiftbench::lock::{Expect, Format};
+use shiftbench::fetch::extract::{extract, Limits};
+use shiftbench::fetch::lock::{Expect, Format};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -89,7 +89,7 @@ impl Sandbox {
     }
 
     /// Asserts a refusal: the error says `why`, and nothing is left anywhere.
-    fn assert_refused(&self, result: anyhow::Result<shiftbench::extract::Summary>, why: &str) {
+    fn assert_refused(&self, result: anyhow::Result<shiftbench::fetch::extract::Summary>, why: &str) {
         let err = format!("{:#}", result.expect_err("hostile archive must be refused"));
         assert!(err.contains(why), "error should say `{why}`: {err}");
         assert!(!self.dest().exists(), "no destination after a refusal");
@@ -112,7 +112,7 @@ fn limits() -> Limits {
     Limits { max_bytes: 1 << 20, max_entries: 100 }
 }
 
-fn tar_extract(s: &Sandbox, entries: &[E]) -> anyhow::Result<shiftbench::extract::Summary> {
+fn tar_extract(s: &Sandbox, entries: &[E]) -> anyhow::Result<shiftbench::fetch::extract::Summary> {
     let a = s.archive("a.tar", &tar_bytes(entries));
     extract(&a, Format::Tar, &s.dest(), &limits(), None)
 }

@@ -6,7 +6,7 @@ mod support;
 
 use sha2::{Digest, Sha256};
 use shiftbench::fetch::{self, Cache, CacheState, FetchError, FetchOptions, NetConfig, Source};
-use shiftbench::lock::{Artifact, Lock};
+use shiftbench::fetch::lock::{Artifact, Lock};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -38,7 +38,7 @@ fn assert_error(e: &SuiteError, line: usize, key: &str, words: &[&str]) {
 fn the_shipped_suite_is_valid() {
     let suite = Suite::parse(SHAPES, Path::new("suites/shapes.toml")).expect("shapes.toml parses");
     assert_eq!(suite.name(), "shapes");
-    assert_eq!(suite.spec.testbed.members.len(), 6);
+    assert_eq!(suite.config.testbed.members.len(), 6);
     assert!(SHAPES.starts_with("# shapes"), "a suite starts with a comment block that explains it");
 }
 
@@ -143,11 +143,11 @@ fn model_architecture_keys_build_the_network_they_name() {
     use shiftbench::model::{BlockKind, Stem};
     let (text, _) = edited("name = \"resnet-w16\"", "width = 16\nblocks = 1\nstages = 3", "arch = \"resnet50\"\nstem = \"cifar\"\nwidth_multiplier = 0.25");
     let suite = Suite::parse(&text, Path::new("suites/zoo.toml")).unwrap_or_else(|e| panic!("{e}"));
-    let arch = suite.model("resnet-w16").unwrap().arch(10, 32);
+    let arch = suite.config.model("resnet-w16").unwrap().arch.clone();
     assert_eq!((arch.stem, arch.block, arch.layers.clone(), arch.width), (Stem::Cifar, BlockKind::Bottleneck, vec![3, 4, 6, 3], 16));
     // The shipped models are the suite model, unchanged.
     let shipped = Suite::parse(SHAPES, Path::new("suites/shapes.toml")).unwrap();
-    assert_eq!(shipped.model("resnet-w8").unwrap().arch(10, 32).describe(), "resnet-w8-b1-s3");
+    assert_eq!(shipped.config.model("resnet-w8").unwrap().arch.describe(), "resnet-w8-b1-s3");
 }
 
 /// The shipped suite with its `[training]` schedule lines replaced by `lines`, and the line
@@ -174,7 +174,7 @@ fn the_new_training_options_are_accepted_when_consistent() {
     );
     let text = format!("{text}\n[evaluation]\nflip_tta = true\n");
     let suite = Suite::parse(&text, Path::new("suites/ok.toml")).expect("augmix + per-batch mixing + flip TTA");
-    assert!(suite.spec.evaluation.flip_tta);
+    assert!(suite.config.flip_tta);
 }
 
 #[test]
@@ -230,7 +230,7 @@ fn bad_clipping_checkpointing_mixing_and_evaluation_values_are_explained() {
     assert!(e.to_string().contains("augmix") && e.to_string().contains("augmix-jsd"), "the message lists the accepted values: {e}");
     let (text, _) = edited("name = \"real+standard-aug\"", "augment = \"standard\"", "augment = \"augmix-jsd\"");
     let suite = shiftbench::suite::Suite::parse(&text, Path::new("jsd.toml")).unwrap();
-    assert!(suite.spec.regimes.iter().any(|r| r.augment == shiftbench::suite::Augment::AugmixJsd));
+    assert!(suite.config.regimes.iter().any(|r| r.augment == shiftbench::train::Augment::AugmixJsd));
 }
 
 #[test]

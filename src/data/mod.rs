@@ -65,6 +65,19 @@ impl RgbImage {
     }
 }
 
+/// A labelled image set read one image at a time, so that a stage never needs the whole set in
+/// memory: evaluation asks for the images of one batch, in index order.
+pub trait ImageSource: Sync {
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Class index of image `i`.
+    fn label(&self, i: usize) -> u32;
+    /// Image `i`, decoded, as a `size × size` RGB image.
+    fn image(&self, i: usize, size: u32) -> Result<RgbImage>;
+}
+
 /// A labelled set of equally sized images held in memory (`N × H × W × 3` bytes).
 #[derive(Clone, Debug, Default)]
 pub struct ImageSet {
@@ -117,5 +130,24 @@ impl ImageSet {
     pub fn truncated(&self, n: usize) -> Self {
         let n = n.min(self.len());
         Self { size: self.size, labels: self.labels[..n].to_vec(), pixels: self.pixels[..n * self.image_bytes()].to_vec() }
+    }
+}
+
+/// The procedural domains and generated sets: rendered at the suite's image size, kept in memory.
+impl ImageSource for ImageSet {
+    fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    fn label(&self, i: usize) -> u32 {
+        self.labels[i]
+    }
+
+    fn image(&self, i: usize, size: u32) -> Result<RgbImage> {
+        anyhow::ensure!(i < self.len(), "image {i} of a set of {}", self.len());
+        // Sets are rendered at the suite's image size, the size its classifiers take; another
+        // size means a classifier from another suite, which the caller must not pair with it.
+        anyhow::ensure!(size == self.size, "this set holds {}x{} images; a classifier for {size}x{size} images cannot read it", self.size, self.size);
+        Ok(ImageSet::image(self, i))
     }
 }

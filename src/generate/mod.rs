@@ -129,6 +129,40 @@ impl Generator for ProceduralGenerator {
     }
 }
 
+/// A suite's generator, ready to render: the built-in one, or a Stable Diffusion generator whose
+/// weights were located (and hashed) beforehand.
+pub enum SuiteGenerator<'a> {
+    Procedural(ProceduralGenerator),
+    StableDiffusion(&'a sd::SdGenerator),
+}
+
+impl<'a> SuiteGenerator<'a> {
+    /// The generator named `name` of a suite whose Stable Diffusion generators are `sd`
+    /// ([`sd::prepare`]); `templates` are the generator's prompt templates.
+    pub fn new(name: &str, templates: TemplateSet, sd: &'a std::collections::BTreeMap<String, sd::SdGenerator>) -> Self {
+        match sd.get(name) {
+            Some(g) => SuiteGenerator::StableDiffusion(g),
+            None => SuiteGenerator::Procedural(ProceduralGenerator { templates }),
+        }
+    }
+
+    pub fn as_dyn(&self) -> &dyn Generator {
+        match self {
+            SuiteGenerator::Procedural(g) => g,
+            SuiteGenerator::StableDiffusion(g) => *g,
+        }
+    }
+
+    /// What identifies the generator in cache keys (the procedural id alone, as before Stable
+    /// Diffusion existed, so old procedural sets keep their folders).
+    pub fn key(&self) -> serde_json::Value {
+        match self {
+            SuiteGenerator::Procedural(g) => serde_json::json!(g.id()),
+            SuiteGenerator::StableDiffusion(g) => g.key(),
+        }
+    }
+}
+
 /// Version tag of the procedural painter; bump it whenever its output changes so manifests and
 /// caches keyed by the generator id are invalidated.
 const PROCEDURAL_VERSION: &str = "procedural-v1";

@@ -6,6 +6,7 @@
 //! in [`arch`], the networks in [`resnet`], checkpoints in [`torchvision`].
 
 pub mod arch;
+mod classifier;
 mod conv;
 pub mod fused;
 pub mod im2col;
@@ -14,6 +15,7 @@ pub mod resnet;
 pub mod torchvision;
 
 pub use arch::{ArchConfig, BlockKind, NamedArch, ResNetConfig, Stem};
+pub use classifier::{Classifier, ClassifierInfo, Trainable};
 pub use conv::{conv_nhwc, im2col_reference};
 pub use resnet::ResNet;
 
@@ -30,6 +32,12 @@ pub struct Param {
 /// ImageNet-style normalisation constants (per RGB channel), applied to `[0, 1]` pixels.
 pub const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 pub const STD: [f32; 3] = [0.229, 0.224, 0.225];
+
+/// Appends RGB8 `pixels` as normalised floats (`(p / 255 - mean) / std` per channel), the
+/// input every classifier here takes.
+pub fn normalise_into(pixels: &[u8], out: &mut Vec<f32>) {
+    out.extend(pixels.iter().enumerate().map(|(j, &p)| (p as f32 / 255.0 - MEAN[j % 3]) / STD[j % 3]));
+}
 
 /// Index of the largest logit per row.
 pub fn argmax(logits: &Tensor) -> Result<Vec<u32>> {

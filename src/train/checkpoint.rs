@@ -7,7 +7,7 @@
 //! of (seed, epoch, step) (see `loader`), so no generator state is stored.
 
 use super::optim::Sgd;
-use crate::model::ResNet;
+use crate::model::Trainable;
 use anyhow::{Context, Result};
 use candle_core::{DType, Device, Tensor};
 use std::collections::HashMap;
@@ -41,7 +41,7 @@ fn optim_file(dir: &Path, step: u64) -> PathBuf {
 }
 
 /// Saves the pair for `progress.step`, then removes older pairs and leftovers of killed writes.
-pub fn save(dir: &Path, model: &ResNet, opt: &Sgd, progress: Progress) -> Result<()> {
+pub fn save(dir: &Path, model: &impl Trainable, opt: &Sgd, progress: Progress) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     model.save(&model_file(dir, progress.step))?;
     let mut tensors = opt.state();
@@ -78,7 +78,7 @@ pub fn latest(dir: &Path) -> Result<Option<u64>> {
 }
 
 /// Loads the pair for `step` into `model` and `opt`.
-pub fn restore(dir: &Path, step: u64, model: &mut ResNet, opt: &mut Sgd) -> Result<Progress> {
+pub fn restore(dir: &Path, step: u64, model: &mut impl Trainable, opt: &mut Sgd) -> Result<Progress> {
     model.load(&model_file(dir, step))?;
     let path = optim_file(dir, step);
     let what = path.display().to_string();

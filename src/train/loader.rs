@@ -6,11 +6,10 @@
 //! global counter. So any number of worker threads can build batches in any order, a resumed
 //! job needs no saved random state, and the bytes never depend on the thread count.
 
-use crate::augment;
+use super::augment::{self, Augment};
 use crate::data::ImageSet;
-use crate::model::{MEAN, STD};
+use crate::model::normalise_into;
 use crate::rng::Stream;
-use crate::suite::Augment;
 use anyhow::{Context, Result};
 use std::ops::ControlFlow;
 use std::sync::mpsc::sync_channel;
@@ -177,7 +176,7 @@ pub fn batch_pixels(set: &ImageSet, indices: &[usize], augment: Augment, aug_see
             Augment::AugmixJsd => augment::augmix_jsd_views(raw, s, &mut stream("augment/augmix-jsd")).map(Into::into).into(),
         };
         for (view, pixels) in views.iter_mut().zip(&pixels) {
-            view.extend(pixels.iter().enumerate().map(|(j, &p)| (p as f32 / 255.0 - MEAN[j % 3]) / STD[j % 3]));
+            normalise_into(pixels, view);
         }
     }
     views.concat()
@@ -292,7 +291,11 @@ mod tests {
         let per = images.image_bytes();
         let pixels = batch_pixels(&images, &idx, Augment::AugmixJsd, 4, 100);
         assert_eq!(pixels.len(), 3 * idx.len() * per, "three views of every image");
-        let normalise = |raw: &[u8]| raw.iter().enumerate().map(|(j, &p)| (p as f32 / 255.0 - MEAN[j % 3]) / STD[j % 3]).collect::<Vec<_>>();
+        let normalise = |raw: &[u8]| {
+            let mut v = Vec::new();
+            normalise_into(raw, &mut v);
+            v
+        };
         for (k, &i) in idx.iter().enumerate() {
             let raw = &images.pixels[i * per..(i + 1) * per];
             let views = augment::augmix_jsd_views(raw, 8, &mut Stream::new(4, "augment/augmix-jsd", 100 + k as u64));

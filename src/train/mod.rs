@@ -4,21 +4,22 @@
 //!
 //! candle-nn offers plain SGD and AdamW only; the optimiser and schedules here are ours.
 
+pub mod augment;
 pub mod checkpoint;
 pub mod loader;
 pub mod loss;
 pub mod optim;
 pub mod schedule;
 
+pub use augment::Augment;
 pub use checkpoint::CheckpointPlan;
 pub use loader::{batch_pixels, steps_per_epoch, BatchPlan, Mix, TrainData};
 pub use loss::{jensen_shannon_consistency, smoothed_cross_entropy, JSD_WEIGHT};
 pub use optim::{clip_factor, Sgd};
-pub use schedule::LrSchedule;
+pub use schedule::{LrSchedule, Schedule};
 
 use crate::data::ImageSet;
-use crate::model::ResNet;
-use crate::suite::{Augment, Schedule};
+use crate::model::Trainable;
 use anyhow::Result;
 use candle_core::{DType, Device, Tensor};
 use std::ops::ControlFlow;
@@ -98,7 +99,7 @@ pub fn total_steps(data: TrainData, cfg: &TrainConfig) -> Result<u64> {
 }
 
 /// Fits `model` on `data` for `cfg.epochs` epochs with default options.
-pub fn train(model: &mut ResNet, data: &ImageSet, cfg: &TrainConfig, device: &Device, on_step: impl FnMut(u64, u64, f64)) -> Result<TrainOutcome> {
+pub fn train(model: &mut impl Trainable, data: &ImageSet, cfg: &TrainConfig, device: &Device, on_step: impl FnMut(u64, u64, f64)) -> Result<TrainOutcome> {
     train_with(model, TrainData::plain(data), cfg, &TrainOptions::default(), device, on_step)
 }
 
@@ -106,7 +107,7 @@ pub fn train(model: &mut ResNet, data: &ImageSet, cfg: &TrainConfig, device: &De
 /// — progress bars hang off it. With a checkpoint plan, a job whose folder holds a checkpoint
 /// continues from it and ends with the same weights as an uninterrupted run.
 pub fn train_with(
-    model: &mut ResNet,
+    model: &mut impl Trainable,
     data: TrainData,
     cfg: &TrainConfig,
     opts: &TrainOptions,
@@ -139,7 +140,7 @@ pub fn train_with(
         let y = Tensor::from_vec(b.labels, batch, device)?;
         // All views go through one forward pass (batch-norm statistics over all of them, as
         // AugMix's reference); the cross-entropy is the first (clean) view's.
-        let logits = model.forward(&x, true)?;
+        let logits = model.forward_train(&x)?;
         let clean = logits.narrow(0, 0, batch)?;
         let loss = smoothed_cross_entropy(&clean, &y, cfg.label_smoothing)?;
         let loss = if views > 1 {
@@ -184,37 +185,12 @@ pub fn batch_tensor(set: &ImageSet, indices: &[usize], augment: Augment, aug_see
     Ok(Tensor::from_vec(batch_pixels(set, indices, augment, aug_seed, aug_index), (indices.len(), s, s, 3), device)?)
 }
 
-/// Top-1 predictions for every image of `set`, in order, with the model in evaluation mode.
-pub fn predict(model: &mut ResNet, set: &ImageSet, device: &Device) -> Result<Vec<u32>> {
-    predict_with(model, set, device, false)
-}
-
-/// [`predict`], optionally with flip test-time averaging: the class with the highest sum of the
-/// logits of the image and of its mirror image. Logits, not softmax probabilities, as the FFCV
-/// ImageNet recipe the paper trains with does; for two views the two differ only on near-ties.
-pub fn predict_with(model: &mut ResNet, set: &ImageSet, device: &Device, flip_tta: bool) -> Result<Vec<u32>> {
-    const EVAL_BATCH: usize = 250;
-    let mut out = Vec::with_capacity(set.len());
-    let indices: Vec<usize> = (0..set.len()).collect();
-    let s = set.size as usize;
-    let mirror = Tensor::from_vec((0..s as u32).rev().collect::<Vec<u32>>(), s, device)?;
-    for chunk in indices.chunks(EVAL_BATCH) {
-        let x = batch_tensor(set, chunk, Augment::None, 0, 0, device)?;
-        let mut logits = model.forward(&x, false)?;
-        if flip_tta {
-            // NHWC: axis 2 is the image width.
-            logits = (logits + model.forward(&x.index_select(&mirror, 2)?, false)?)?;
-        }
-        out.extend(crate::model::argmax(&logits)?);
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::data::RgbImage;
-    use crate::model::ResNetConfig;
+    use crate::eval::predict;
+    use crate::model::{ResNet, ResNetConfig};
 
     /// Two classes: dark images vs bright images, with a left–right asymmetric stripe.
     fn dark_and_bright(n: u32) -> ImageSet {
@@ -264,7 +240,7 @@ mod tests {
         let run = || {
             let mut m = model();
             let out = train(&mut m, &set, &config(), &Device::Cpu, |_, _, _| {}).unwrap();
-            (out.final_loss, predict(&mut m, &set, &Device::Cpu).unwrap())
+            (out.final_loss, predict(&mut m, &set, false).unwrap())
         };
         let (loss_a, pred_a) = run();
         let (loss_b, pred_b) = run();
@@ -349,14 +325,14 @@ mod tests {
         let mut mirrored = ImageSet::with_size(16);
         for i in 0..set.len() {
             let img = set.image(i);
-            let pixels = crate::augment::flip_horizontal(&img.pixels, 16);
+            let pixels = augment::flip_horizontal(&img.pixels, 16);
             mirrored.push(set.labels[i], &RgbImage { pixels, ..img });
         }
         let all: Vec<usize> = (0..set.len()).collect();
         let logits = |s: &ImageSet, m: &mut ResNet| m.forward(&batch_tensor(s, &all, Augment::None, 0, 0, &Device::Cpu).unwrap(), false).unwrap();
         let summed = (logits(&set, &mut m) + logits(&mirrored, &mut m)).unwrap();
-        assert_eq!(predict_with(&mut m, &set, &Device::Cpu, true).unwrap(), crate::model::argmax(&summed).unwrap());
+        assert_eq!(predict(&mut m, &set, true).unwrap(), crate::model::argmax(&summed).unwrap());
         // The mirror of the mirror is the image: both sets get the same averaged predictions.
-        assert_eq!(predict_with(&mut m, &mirrored, &Device::Cpu, true).unwrap(), predict_with(&mut m, &set, &Device::Cpu, true).unwrap());
+        assert_eq!(predict(&mut m, &mirrored, true).unwrap(), predict(&mut m, &set, true).unwrap());
     }
 }

@@ -1,6 +1,21 @@
 //! Learning-rate schedules, evaluated at a fractional epoch so that the rate changes every step.
 
-use crate::suite::Schedule;
+use serde::{Deserialize, Serialize};
+
+/// The learning-rate schedule a suite's `training.schedule` names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+    /// Linear warm-up to the peak at `peak_epoch`, then linear decay to zero (the paper's).
+    Triangular,
+    /// Half-cosine from the peak to zero after a linear warm-up (`peak_epoch` or `warmup_epochs`).
+    Cosine,
+    /// The peak, multiplied by `gamma` at each of `milestones`, after an optional warm-up.
+    Step,
+    /// The peak throughout, after an optional warm-up.
+    Constant,
+}
+
 
 /// One job's learning-rate schedule.
 #[derive(Clone, Debug, PartialEq)]

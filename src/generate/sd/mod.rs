@@ -62,18 +62,22 @@
 //! class), so any image can be regenerated alone and batching never changes an image.
 
 pub mod config;
+pub mod preset;
 pub mod pipeline;
 pub mod random;
 pub mod tokenizer;
 pub mod weights;
 
-pub use config::{DTypeChoice, Preset, SchedulerKind};
+pub use preset::{DTypeChoice, Preset, SchedulerKind, SdConfig};
 pub use pipeline::{Pipeline, Request, Sampling};
 pub use weights::{WeightFiles, WeightsSource, WEIGHTS_ENV};
 
 use crate::data::RgbImage;
+use crate::suite::{GeneratorBackend, SuiteConfig};
 use anyhow::{Context, Result};
 use candle_core::{DType, Device};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 /// Resamples a square image to `size`×`size` with a triangle (bilinear) filter whose support
 /// grows with the scale factor, so downscaling averages instead of aliasing.
@@ -246,76 +250,68 @@ impl super::Generator for SdGenerator {
     }
 }
 
-/// The weights source for a generator: `--weights` / SHIFTBENCH_SD_WEIGHTS, else the suite's
-/// `weights` key, else the preset's repository in the Hugging Face cache.
-pub fn weights_source(spec: &crate::suite::GeneratorSpec) -> WeightsSource {
-    let preset = spec.preset.as_ref().map(|p| *p.get_ref()).unwrap_or(Preset::V1_5);
-    if let Some(v) = std::env::var_os(WEIGHTS_ENV).filter(|v| !v.is_empty()) {
-        return WeightsSource::parse(&v.to_string_lossy());
-    }
-    match &spec.weights {
-        Some(w) => WeightsSource::parse(w.get_ref()),
-        None => WeightsSource::HfCache { repo: preset.hf_repo().to_string(), revision: None },
+/// The weights source for a generator: `--weights` (or `SHIFTBENCH_SD_WEIGHTS`, which the
+/// command line reads into the same value), else the suite's `weights` key, else the preset's
+/// repository in the Hugging Face cache.
+pub fn weights_source(config: &SdConfig, weights_override: Option<&str>) -> WeightsSource {
+    match weights_override.filter(|w| !w.is_empty()).or(config.weights.as_deref()) {
+        Some(w) => WeightsSource::parse(w),
+        None => WeightsSource::HfCache { repo: config.preset.hf_repo().to_string(), revision: None },
     }
 }
 
-/// Settings of a suite's `stable-diffusion` generator after the preset's defaults.
-pub fn settings_for(suite: &crate::suite::Suite, spec: &crate::suite::GeneratorSpec, seed: u64) -> SdSettings {
-    let preset = spec.preset.as_ref().map(|p| *p.get_ref()).unwrap_or(Preset::V1_5);
-    let (size, steps, guidance, scheduler) = preset.defaults();
-    let img2img = match (&spec.img2img_source, &spec.img2img_strength) {
-        (Some(src), Some(strength)) => {
-            let domain = suite.domain(src.get_ref()).expect("validated img2img source");
-            Some(Img2ImgSource { domain: src.get_ref().clone(), style: domain.style, seed, size: *suite.spec.suite.image_size.get_ref(), strength: *strength.get_ref() })
-        }
-        _ => None,
-    };
+/// Settings of a `stable-diffusion` generator of `suite` (img2img sources are `suite`'s domains).
+pub fn settings_for(suite: &SuiteConfig, config: &SdConfig, templates: super::TemplateSet, seed: u64) -> SdSettings {
+    let img2img = config.img2img.as_ref().and_then(|(source, strength)| {
+        let domain = suite.domain(source)?;
+        Some(Img2ImgSource { domain: source.clone(), style: domain.style, seed, size: suite.image_size, strength: *strength })
+    });
     SdSettings {
-        preset,
-        templates: spec.templates,
+        preset: config.preset,
+        templates,
         sampling: Sampling {
-            scheduler: spec.scheduler.as_ref().map(|s| *s.get_ref()).unwrap_or(scheduler),
-            steps: spec.steps.as_ref().map(|s| *s.get_ref()).unwrap_or(steps),
-            guidance: spec.guidance.as_ref().map(|s| *s.get_ref()).unwrap_or(guidance),
-            size: spec.size.as_ref().map(|s| *s.get_ref()).unwrap_or(size),
+            scheduler: config.scheduler,
+            steps: config.steps,
+            guidance: config.guidance,
+            size: config.size,
             strength: img2img.as_ref().map(|i| i.strength),
         },
-        dtype: spec.dtype.as_ref().map(|s| *s.get_ref()).unwrap_or(DTypeChoice::Auto),
-        batch_size: spec.batch_size.as_ref().map(|s| *s.get_ref()).unwrap_or(1),
+        dtype: config.dtype,
+        batch_size: config.batch_size,
         img2img,
     }
 }
 
+/// The stable-diffusion generators a suite's generated sets use, with their configs.
+fn used_generators(suite: &SuiteConfig) -> impl Iterator<Item = (&crate::suite::GeneratorConfig, &SdConfig)> {
+    let used: std::collections::BTreeSet<&str> = suite.generated.iter().map(|g| g.generator.as_str()).collect();
+    suite.generators.iter().filter(move |g| used.contains(g.name.as_str())).filter_map(|g| match &g.backend {
+        GeneratorBackend::StableDiffusion(c) => Some((g, c)),
+        GeneratorBackend::Procedural => None,
+    })
+}
+
 /// The stable-diffusion generators a suite uses, by generator name, with their model folders
 /// located. Fails, naming every missing file and how to provide it, before any work starts.
-pub fn locate_all(suite: &crate::suite::Suite, lock: &std::path::Path) -> Result<Vec<(String, std::path::PathBuf, WeightFiles)>> {
-    let used: std::collections::BTreeSet<&str> = suite.spec.generated.iter().map(|g| g.generator.get_ref().as_str()).collect();
+pub fn locate_all(suite: &SuiteConfig, suite_path: &Path, weights_override: Option<&str>, lock: &Path) -> Result<Vec<(String, PathBuf, WeightFiles)>> {
     let mut out = Vec::new();
-    for spec in suite.spec.generators.iter().filter(|g| g.kind == crate::suite::GeneratorKind::StableDiffusion) {
-        let name = spec.name.get_ref();
-        if !used.contains(name.as_str()) {
-            continue;
-        }
-        let preset = spec.preset.as_ref().map(|p| *p.get_ref()).unwrap_or(Preset::V1_5);
-        let ctx = || format!("generator `{name}` (stable-diffusion, preset {}) of suite {}", preset.name(), suite.path.display());
-        let root = weights::resolve_root(&weights_source(spec), lock, None).with_context(ctx)?;
-        let files = weights::locate_files(&root, preset).with_context(ctx)?;
-        out.push((name.clone(), root, files));
+    for (g, config) in used_generators(suite) {
+        let ctx = || format!("generator `{}` (stable-diffusion, preset {}) of suite {}", g.name, config.preset.name(), suite_path.display());
+        let root = weights::resolve_root(&weights_source(config, weights_override), lock, None).with_context(ctx)?;
+        let files = weights::locate_files(&root, config.preset).with_context(ctx)?;
+        out.push((g.name.clone(), root, files));
     }
     Ok(out)
 }
 
 /// Builds (without loading models) every stable-diffusion generator a suite uses.
-pub fn prepare(suite: &crate::suite::Suite, seed: u64, lock: &std::path::Path) -> Result<std::collections::BTreeMap<String, SdGenerator>> {
-    let mut out = std::collections::BTreeMap::new();
-    for (name, root, _) in locate_all(suite, lock)? {
-        let spec = suite.generator(&name).expect("listed generator");
-        let generator = SdGenerator::new(settings_for(suite, spec, seed), &root, default_device())
-            .with_context(|| format!("generator `{name}` of suite {}", suite.path.display()))?;
+pub fn prepare(suite: &SuiteConfig, suite_path: &Path, seed: u64, weights_override: Option<&str>, lock: &Path) -> Result<BTreeMap<String, SdGenerator>> {
+    let mut out = BTreeMap::new();
+    let located = locate_all(suite, suite_path, weights_override, lock)?;
+    for ((g, config), (name, root, _)) in used_generators(suite).zip(located) {
+        let generator = SdGenerator::new(settings_for(suite, config, g.templates, seed), &root, default_device())
+            .with_context(|| format!("generator `{name}` of suite {}", suite_path.display()))?;
         out.insert(name, generator);
     }
     Ok(out)
 }
-
-/// The lock file `run`, `check` and `generate` read `artifact:` weights from.
-pub const LOCK_FILE: &str = "datasets.lock";

@@ -1,6 +1,7 @@
 //! Loaded Stable Diffusion models and the sampling loop (text-to-image and img2img).
 
-use super::config::{self, Preset, SchedulerKind, SchedulerSpec, TextBuild, UnetSpec, VaeSpec};
+use super::config::{self, SchedulerSpec, TextBuild, UnetSpec, VaeSpec};
+use super::preset::{Preset, SchedulerKind};
 use super::tokenizer::PromptTokenizer;
 use super::weights::{posterior_mean_overrides, CheckedSafetensors, WeightFiles};
 use crate::data::RgbImage;

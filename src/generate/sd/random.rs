@@ -5,7 +5,8 @@
 //! checkpoint. Tensor names and shapes are whatever candle's constructors ask for, captured by
 //! [`RandomWeights`], so they can never drift from what the loader expects.
 
-use super::config::{self, Preset};
+use super::config;
+use super::preset::Preset;
 use super::pipeline::{Pipeline, TextEncoder};
 use super::tokenizer::{clip_tokenizer_json, MERGES_FILE, VOCAB_FILE};
 use super::weights::{save_safetensors, RandomFill, RandomWeights};

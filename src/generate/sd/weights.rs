@@ -4,7 +4,7 @@
 //! Face cache (never downloaded), or a `datasets.lock` artifact (an archive of that layout,
 //! fetched and verified by `shiftbench fetch`). All three end as one directory read the same way.
 
-use super::config::Preset;
+use super::preset::Preset;
 use crate::fsutil::write_atomic;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Shape, Tensor};
@@ -186,7 +186,7 @@ pub fn resolve_root(source: &WeightsSource, lock_path: &Path, artifacts: Option<
             hf_snapshot(&cache, repo, revision.as_deref())
         }
         WeightsSource::Artifact(name) => {
-            let lock = crate::lock::Lock::load(lock_path)?;
+            let lock = crate::fetch::lock::Lock::load(lock_path)?;
             let artifact = lock.get(name)?;
             let mut opts = match artifacts {
                 Some(o) => o.clone(),

@@ -1,258 +1,11 @@
-//! Parametric geometry of the ten object classes, independent of how they are painted.
-//!
-//! An [`Object`] is a list of [`Part`]s in object coordinates (y grows downwards, the object is
-//! normalised to fit the square [-1, 1]², centred), each tagged with a [`Role`] so a style can
-//! decide how to colour it, plus a [`Palette`] of plausible real-world colours per role that a
-//! style may use, perturb or ignore. Every class has several sub-types and continuous
-//! proportions so that no two samples share a silhouette.
+//! The ten classes' builders: each draws its sub-type and proportions and adds its parts.
 
-use super::raster::{arc, ellipse_polygon, hsv, polygon_contours, pt, stroke_contours, Affine, Pt, Rgb};
+use super::{any_hue, dark, glass, greyish, int, near, u, Builder, Palette, Role};
+use crate::data::procedural::raster::{arc, ellipse_polygon, pt, Pt, Rgb};
 use crate::rng::Stream;
 use std::f32::consts::{FRAC_PI_2, PI, TAU};
 
-/// What a part is, as far as colouring goes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// The main body (car body, fish, tree crown, house walls).
-    Primary,
-    /// A second large surface (roof, sails, fins, trunk, saucer, stem and leaves).
-    Secondary,
-    /// Dark details (tyres, doors, pupils, handles, coffee).
-    Dark,
-    /// Light details (windows, rims, eyes, hubs).
-    Light,
-    /// Small contrasting details (lights, stripes, flower centres, tail logos).
-    Accent,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum Shape {
-    Polygon(Vec<Pt>),
-    Ellipse {
-        centre: Pt,
-        rx: f32,
-        ry: f32,
-        rotation: f32,
-    },
-    /// A polyline of the given width (object units); `closed` joins the last point to the first.
-    Stroke {
-        points: Vec<Pt>,
-        width: f32,
-        closed: bool,
-    },
-}
-
-/// Flattening of ellipses: enough sides to look round at 128 px, few enough to stay cheap.
-const ELLIPSE_SIDES: usize = 28;
-
-impl Shape {
-    /// Fill contours in pixel space under `xf`; strokes are at least `min_stroke_px` wide.
-    pub fn contours(&self, xf: &Affine, min_stroke_px: f32) -> Vec<Vec<Pt>> {
-        match self {
-            Shape::Polygon(points) => polygon_contours(vec![points.iter().map(|&p| xf.apply(p)).collect()]),
-            Shape::Ellipse { centre, rx, ry, rotation } => {
-                let poly = ellipse_polygon(*centre, *rx, *ry, *rotation, ELLIPSE_SIDES);
-                polygon_contours(vec![poly.into_iter().map(|p| xf.apply(p)).collect()])
-            }
-            Shape::Stroke { points, width, closed } => {
-                let mut px: Vec<Pt> = points.iter().map(|&p| xf.apply(p)).collect();
-                if *closed && !px.is_empty() {
-                    px.push(px[0]);
-                }
-                stroke_contours(&px, (width * xf.mean_scale()).max(min_stroke_px))
-            }
-        }
-    }
-
-    /// The line a draughtsman would draw for this part, in object coordinates:
-    /// `(points, closed)`. Strokes are drawn along their centre line.
-    pub fn outline(&self) -> (Vec<Pt>, bool) {
-        match self {
-            Shape::Polygon(points) => (points.clone(), true),
-            Shape::Ellipse { centre, rx, ry, rotation } => (ellipse_polygon(*centre, *rx, *ry, *rotation, ELLIPSE_SIDES), true),
-            Shape::Stroke { points, closed, .. } => (points.clone(), *closed),
-        }
-    }
-
-    /// The same shape with every coordinate passed through `f` (widths scaled by `k`).
-    fn mapped(&self, f: &impl Fn(Pt) -> Pt, k: f32) -> Shape {
-        match self {
-            Shape::Polygon(points) => Shape::Polygon(points.iter().map(|&p| f(p)).collect()),
-            Shape::Ellipse { centre, rx, ry, rotation } => {
-                Shape::Ellipse { centre: f(*centre), rx: rx * k, ry: ry * k, rotation: *rotation }
-            }
-            Shape::Stroke { points, width, closed } => {
-                Shape::Stroke { points: points.iter().map(|&p| f(p)).collect(), width: width * k, closed: *closed }
-            }
-        }
-    }
-
-    /// Axis-aligned bounds `(min, max)` including stroke half-widths.
-    fn bounds(&self) -> (Pt, Pt) {
-        let (points, pad) = match self {
-            Shape::Polygon(points) => (points.clone(), 0.0),
-            Shape::Ellipse { centre, rx, ry, rotation } => (ellipse_polygon(*centre, *rx, *ry, *rotation, 16), 0.0),
-            Shape::Stroke { points, width, .. } => (points.clone(), width * 0.5),
-        };
-        let mut lo = pt(f32::MAX, f32::MAX);
-        let mut hi = pt(f32::MIN, f32::MIN);
-        for p in points {
-            lo = pt(lo.x.min(p.x - pad), lo.y.min(p.y - pad));
-            hi = pt(hi.x.max(p.x + pad), hi.y.max(p.y + pad));
-        }
-        (lo, hi)
-    }
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct Part {
-    pub shape: Shape,
-    pub role: Role,
-}
-
-/// Real-world colours for each role of one sampled object.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Palette {
-    pub primary: Rgb,
-    pub secondary: Rgb,
-    pub dark: Rgb,
-    pub light: Rgb,
-    pub accent: Rgb,
-}
-
-impl Palette {
-    pub fn get(&self, role: Role) -> Rgb {
-        match role {
-            Role::Primary => self.primary,
-            Role::Secondary => self.secondary,
-            Role::Dark => self.dark,
-            Role::Light => self.light,
-            Role::Accent => self.accent,
-        }
-    }
-}
-
-/// One sampled object: its parts in painting order and its natural colours.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Object {
-    pub class: usize,
-    pub parts: Vec<Part>,
-    pub palette: Palette,
-}
-
-impl Object {
-    /// Axis-aligned bounds `(min, max)` of all parts in object units (within [-1, 1]²).
-    pub fn bounds(&self) -> (Pt, Pt) {
-        parts_bounds(&self.parts)
-    }
-}
-
-fn parts_bounds(parts: &[Part]) -> (Pt, Pt) {
-    let mut lo = pt(f32::MAX, f32::MAX);
-    let mut hi = pt(f32::MIN, f32::MIN);
-    for part in parts {
-        let (a, b) = part.shape.bounds();
-        lo = pt(lo.x.min(a.x), lo.y.min(a.y));
-        hi = pt(hi.x.max(b.x), hi.y.max(b.y));
-    }
-    (lo, hi)
-}
-
-/// Samples an object of `class` (index into `CLASS_NAMES`).
-pub fn sample(class: usize, rng: &mut Stream) -> Object {
-    let mut b = Builder::default();
-    let palette = match class {
-        0 => airplane(&mut b, rng),
-        1 => boat(&mut b, rng),
-        2 => car(&mut b, rng),
-        3 => cup(&mut b, rng),
-        4 => fish(&mut b, rng),
-        5 => flower(&mut b, rng),
-        6 => house(&mut b, rng),
-        7 => key(&mut b, rng),
-        8 => tree(&mut b, rng),
-        9 => umbrella(&mut b, rng),
-        _ => panic!("class index {class} is outside the 10 procedural classes"),
-    };
-    Object { class, parts: normalised(b.parts), palette }
-}
-
-/// Recentres the parts and scales them so the larger side of their bounds spans [-1, 1].
-fn normalised(parts: Vec<Part>) -> Vec<Part> {
-    let (lo, hi) = parts_bounds(&parts);
-    let centre = lo.lerp(hi, 0.5);
-    let k = 2.0 / (hi.x - lo.x).max(hi.y - lo.y).max(1e-3);
-    let f = |p: Pt| pt((p.x - centre.x) * k, (p.y - centre.y) * k);
-    parts.into_iter().map(|part| Part { shape: part.shape.mapped(&f, k), role: part.role }).collect()
-}
-
-/// Collects parts with terse helpers so the class recipes read like drawings.
-#[derive(Default)]
-struct Builder {
-    parts: Vec<Part>,
-}
-
-impl Builder {
-    fn poly(&mut self, role: Role, points: &[(f32, f32)]) {
-        self.parts.push(Part { shape: Shape::Polygon(points.iter().map(|&(x, y)| pt(x, y)).collect()), role });
-    }
-
-    fn poly_pts(&mut self, role: Role, points: Vec<Pt>) {
-        self.parts.push(Part { shape: Shape::Polygon(points), role });
-    }
-
-    fn rect(&mut self, role: Role, x0: f32, y0: f32, x1: f32, y1: f32) {
-        self.poly(role, &[(x0, y0), (x1, y0), (x1, y1), (x0, y1)]);
-    }
-
-    fn ellipse(&mut self, role: Role, cx: f32, cy: f32, rx: f32, ry: f32, rotation: f32) {
-        self.parts.push(Part { shape: Shape::Ellipse { centre: pt(cx, cy), rx, ry, rotation }, role });
-    }
-
-    fn circle(&mut self, role: Role, cx: f32, cy: f32, r: f32) {
-        self.ellipse(role, cx, cy, r, r, 0.0);
-    }
-
-    fn stroke(&mut self, role: Role, points: Vec<Pt>, width: f32) {
-        self.parts.push(Part { shape: Shape::Stroke { points, width, closed: false }, role });
-    }
-
-    fn ring(&mut self, role: Role, points: Vec<Pt>, width: f32) {
-        self.parts.push(Part { shape: Shape::Stroke { points, width, closed: true }, role });
-    }
-}
-
-fn u(rng: &mut Stream, lo: f32, hi: f32) -> f32 {
-    rng.uniform(lo as f64, hi as f64) as f32
-}
-
-fn int(rng: &mut Stream, lo: u64, hi_inclusive: u64) -> u64 {
-    lo + rng.below(hi_inclusive - lo + 1)
-}
-
-/// A colour near the given hue (turns) with saturation and value drawn from ranges.
-fn near(rng: &mut Stream, hue: f32, hue_spread: f32, s: (f32, f32), v: (f32, f32)) -> Rgb {
-    let h = hue + u(rng, -hue_spread, hue_spread);
-    hsv(h, u(rng, s.0, s.1), u(rng, v.0, v.1))
-}
-
-fn any_hue(rng: &mut Stream, s: (f32, f32), v: (f32, f32)) -> Rgb {
-    near(rng, 0.5, 0.5, s, v)
-}
-
-fn greyish(rng: &mut Stream, v: (f32, f32)) -> Rgb {
-    near(rng, 0.6, 0.1, (0.0, 0.08), v)
-}
-
-fn dark(rng: &mut Stream) -> Rgb {
-    near(rng, 0.6, 0.4, (0.0, 0.3), (0.06, 0.2))
-}
-
-fn glass(rng: &mut Stream) -> Rgb {
-    near(rng, 0.57, 0.04, (0.1, 0.35), (0.7, 0.92))
-}
-
-fn airplane(b: &mut Builder, rng: &mut Stream) -> Palette {
+pub(super) fn airplane(b: &mut Builder, rng: &mut Stream) -> Palette {
     if rng.chance(0.6) {
         airplane_side(b, rng);
     } else {
@@ -269,7 +22,7 @@ fn airplane(b: &mut Builder, rng: &mut Stream) -> Palette {
 }
 
 /// Airliner seen from the side, nose to the right.
-fn airplane_side(b: &mut Builder, rng: &mut Stream) {
+pub(super) fn airplane_side(b: &mut Builder, rng: &mut Stream) {
     let fr = u(rng, 0.1, 0.16);
     let fin_h = u(rng, 0.3, 0.5);
     let sweep = u(rng, 0.05, 0.2);
@@ -296,7 +49,7 @@ fn airplane_side(b: &mut Builder, rng: &mut Stream) {
 }
 
 /// Airliner seen from above, nose to the right: the cross silhouette.
-fn airplane_top(b: &mut Builder, rng: &mut Stream) {
+pub(super) fn airplane_top(b: &mut Builder, rng: &mut Stream) {
     let fr = u(rng, 0.08, 0.12);
     let span = u(rng, 0.75, 1.0);
     let lead = u(rng, 0.05, 0.3);
@@ -318,7 +71,7 @@ fn airplane_top(b: &mut Builder, rng: &mut Stream) {
     b.ellipse(Role::Dark, 0.85, 0.0, 0.07, fr * 0.6, 0.0);
 }
 
-fn boat(b: &mut Builder, rng: &mut Stream) -> Palette {
+pub(super) fn boat(b: &mut Builder, rng: &mut Stream) -> Palette {
     let deck = 0.1;
     let depth = u(rng, 0.2, 0.36);
     let rise = u(rng, 0.0, 0.15);
@@ -343,7 +96,7 @@ fn boat(b: &mut Builder, rng: &mut Stream) -> Palette {
     }
 }
 
-fn hull_colour(rng: &mut Stream) -> Rgb {
+pub(super) fn hull_colour(rng: &mut Stream) -> Rgb {
     match rng.below(4) {
         0 => greyish(rng, (0.85, 0.97)),
         1 => near(rng, 0.0, 0.03, (0.6, 0.9), (0.5, 0.85)),
@@ -352,7 +105,7 @@ fn hull_colour(rng: &mut Stream) -> Rgb {
     }
 }
 
-fn sails(b: &mut Builder, rng: &mut Stream, deck: f32) {
+pub(super) fn sails(b: &mut Builder, rng: &mut Stream, deck: f32) {
     let mast_x = u(rng, -0.15, 0.15);
     let mast_h = u(rng, 0.95, 1.3);
     let top = deck - mast_h;
@@ -364,7 +117,7 @@ fn sails(b: &mut Builder, rng: &mut Stream, deck: f32) {
     b.stroke(Role::Dark, vec![pt(mast_x, deck), pt(mast_x, top)], 0.045);
 }
 
-fn motor_cabin(b: &mut Builder, rng: &mut Stream, deck: f32) {
+pub(super) fn motor_cabin(b: &mut Builder, rng: &mut Stream, deck: f32) {
     let x0 = u(rng, -0.6, -0.3);
     let x1 = u(rng, 0.15, 0.4);
     let h = u(rng, 0.22, 0.35);
@@ -378,7 +131,7 @@ fn motor_cabin(b: &mut Builder, rng: &mut Stream, deck: f32) {
     }
 }
 
-fn ship_superstructure(b: &mut Builder, rng: &mut Stream, deck: f32) {
+pub(super) fn ship_superstructure(b: &mut Builder, rng: &mut Stream, deck: f32) {
     let h = u(rng, 0.2, 0.3);
     b.rect(Role::Light, -0.65, deck - h, 0.25, deck);
     b.rect(Role::Light, -0.45, deck - h * 1.8, 0.05, deck - h + 0.01);
@@ -393,7 +146,7 @@ fn ship_superstructure(b: &mut Builder, rng: &mut Stream, deck: f32) {
     }
 }
 
-fn car(b: &mut Builder, rng: &mut Stream) -> Palette {
+pub(super) fn car(b: &mut Builder, rng: &mut Stream) -> Palette {
     let r = u(rng, 0.16, 0.22);
     let sill = 0.25;
     let belt = u(rng, -0.08, 0.04);
@@ -427,20 +180,20 @@ fn car(b: &mut Builder, rng: &mut Stream) -> Palette {
 }
 
 /// The polygon shrunk towards its centroid by factor `k` (window inside a cabin).
-fn shrink(points: &[(f32, f32)], k: f32) -> Vec<(f32, f32)> {
+pub(super) fn shrink(points: &[(f32, f32)], k: f32) -> Vec<(f32, f32)> {
     let n = points.len() as f32;
     let cx = points.iter().map(|p| p.0).sum::<f32>() / n;
     let cy = points.iter().map(|p| p.1).sum::<f32>() / n;
     points.iter().map(|&(x, y)| (cx + (x - cx) * k, cy + (y - cy) * k)).collect()
 }
 
-fn lerp_x(points: &[(f32, f32)], t: f32) -> f32 {
+pub(super) fn lerp_x(points: &[(f32, f32)], t: f32) -> f32 {
     let lo = points.iter().map(|p| p.0).fold(f32::MAX, f32::min);
     let hi = points.iter().map(|p| p.0).fold(f32::MIN, f32::max);
     lo + (hi - lo) * t
 }
 
-fn cup(b: &mut Builder, rng: &mut Stream) -> Palette {
+pub(super) fn cup(b: &mut Builder, rng: &mut Stream) -> Palette {
     let kind = rng.below(3);
     let (top_w, bottom_w, top, bottom) = match kind {
         0 => {
@@ -497,7 +250,7 @@ fn cup(b: &mut Builder, rng: &mut Stream) -> Palette {
     }
 }
 
-fn fish(b: &mut Builder, rng: &mut Stream) -> Palette {
+pub(super) fn fish(b: &mut Builder, rng: &mut Stream) -> Palette {
     let rx = u(rng, 0.58, 0.75);
     let ry = u(rng, 0.22, 0.42);
     let tail = u(rng, 0.22, 0.42);
@@ -540,7 +293,7 @@ fn fish(b: &mut Builder, rng: &mut Stream) -> Palette {
     }
 }
 
-fn flower(b: &mut Builder, rng: &mut Stream) -> Palette {
+pub(super) fn flower(b: &mut Builder, rng: &mut Stream) -> Palette {
     let head = pt(u(rng, -0.08, 0.08), -0.45);
     let bend = u(rng, -0.15, 0.15);
     let stem: Vec<Pt> = (0..=6)
@@ -602,7 +355,7 @@ fn flower(b: &mut Builder, rng: &mut Stream) -> Palette {
     }
 }
 
-fn radial_petals(b: &mut Builder, head: Pt, n: u64, len: f32, width: f32, phase: f32) {
+pub(super) fn radial_petals(b: &mut Builder, head: Pt, n: u64, len: f32, width: f32, phase: f32) {
     for i in 0..n {
         let a = phase + TAU * i as f32 / n as f32;
         let (s, c) = a.sin_cos();
@@ -610,7 +363,7 @@ fn radial_petals(b: &mut Builder, head: Pt, n: u64, len: f32, width: f32, phase:
     }
 }
 
-fn house(b: &mut Builder, rng: &mut Stream) -> Palette {
+pub(super) fn house(b: &mut Builder, rng: &mut Stream) -> Palette {
     let w = u(rng, 0.5, 0.8);
     let (top, bottom) = (-0.1, u(rng, 0.6, 0.85));
     let roof_h = u(rng, 0.35, 0.7);
@@ -665,7 +418,7 @@ fn house(b: &mut Builder, rng: &mut Stream) -> Palette {
     }
 }
 
-fn key(b: &mut Builder, rng: &mut Stream) -> Palette {
+pub(super) fn key(b: &mut Builder, rng: &mut Stream) -> Palette {
     let r = u(rng, 0.22, 0.32);
     let ring_w = u(rng, 0.1, 0.16);
     let bow_x = -0.95 + r;
@@ -697,7 +450,7 @@ fn key(b: &mut Builder, rng: &mut Stream) -> Palette {
     }
 }
 
-fn tree(b: &mut Builder, rng: &mut Stream) -> Palette {
+pub(super) fn tree(b: &mut Builder, rng: &mut Stream) -> Palette {
     let tw = u(rng, 0.06, 0.12);
     let crown_base = u(rng, 0.0, 0.35);
     b.poly(Role::Secondary, &[(-tw, 1.0), (tw, 1.0), (tw * 0.7, crown_base - 0.2), (-tw * 0.7, crown_base - 0.2)]);
@@ -742,7 +495,7 @@ fn tree(b: &mut Builder, rng: &mut Stream) -> Palette {
     }
 }
 
-fn umbrella(b: &mut Builder, rng: &mut Stream) -> Palette {
+pub(super) fn umbrella(b: &mut Builder, rng: &mut Stream) -> Palette {
     let r = u(rng, 0.85, 1.0);
     let h = u(rng, 0.4, 0.65);
     let panels = int(rng, 4, 7) as usize;
@@ -771,7 +524,7 @@ fn umbrella(b: &mut Builder, rng: &mut Stream) -> Palette {
 }
 
 /// One umbrella rib: a quarter ellipse from the apex (0, -h) down to the rim point (x, 0).
-fn rib(x: f32, h: f32) -> Vec<Pt> {
+pub(super) fn rib(x: f32, h: f32) -> Vec<Pt> {
     (0..=6)
         .map(|k| {
             let a = FRAC_PI_2 * k as f32 / 6.0;

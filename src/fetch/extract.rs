@@ -13,7 +13,7 @@
 //!   whole archive is extracted and matches the lock's `expect`, so a crash never leaves a
 //!   half-extracted dataset that looks complete.
 
-use crate::lock::{Expect, Format};
+use crate::fetch::lock::{Expect, Format};
 use anyhow::{bail, Context, Result};
 use std::fs::{self, File};
 use std::io::{Read, Write};

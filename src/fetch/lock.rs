@@ -13,6 +13,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
+/// The lock file `run`, `check`, `fetch` and `generate` read, relative to the working folder.
+pub const LOCK_FILE: &str = "datasets.lock";
+
 /// Version of the lock format this harness reads.
 pub const LOCK_VERSION: u32 = 1;
 

@@ -12,8 +12,12 @@
 //! CACHE/locks/                     one lock file per artifact (two processes never race)
 //! ```
 
-use crate::extract::{self, Limits};
-use crate::lock::{Artifact, Lock, Pin};
+pub mod artifacts;
+pub mod extract;
+pub mod lock;
+
+use extract::Limits;
+use lock::{Artifact, Lock, Pin};
 use anyhow::{Context, Result};
 use fs4::fs_std::FileExt;
 use sha2::{Digest, Sha256};

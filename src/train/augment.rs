@@ -3,6 +3,35 @@
 //! (image, random stream); images are RGB8, `size × size`.
 
 use crate::rng::Stream;
+use serde::{Deserialize, Serialize};
+
+/// The augmentation a regime trains with (`augment` in a suite's `[[regimes]]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Augment {
+    None,
+    /// Random-resized-crop + horizontal flip + colour jitter (the hand-made baseline).
+    Standard,
+    /// Random-resized-crop + horizontal flip, then AugMix (Hendrycks et al. 2020).
+    Augmix,
+    /// AugMix with its Jensen–Shannon consistency loss: every image is seen cropped and flipped
+    /// (clean) and through two independent AugMix mixes of that crop, and the loss adds
+    /// 12 × the JS divergence among the three predictions (the paper's λ) to the clean image's
+    /// cross-entropy. Three forward passes' worth of compute per image.
+    #[serde(rename = "augmix-jsd")]
+    AugmixJsd,
+}
+
+impl Augment {
+    /// Views of each image in a training batch: 3 for `augmix-jsd`, else 1.
+    pub fn views(self) -> usize {
+        match self {
+            Augment::AugmixJsd => 3,
+            _ => 1,
+        }
+    }
+}
+
 
 /// Random-resized-crop (area 35–100 %, aspect 3/4–4/3, bilinear), flip with probability ½,
 /// then colour jitter (brightness, contrast, saturation each ×[0.6, 1.4], in random order).

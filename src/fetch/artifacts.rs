@@ -2,9 +2,9 @@
 //! fetcher, and report per artifact. Exit status 0 means every requested artifact is verified
 //! and in place; anything else is an error that names the artifact and what to do.
 
-use crate::fetch::{self, Cache, CacheState, FetchError, FetchOptions, Source};
-use crate::lock::{list, Artifact, Lock, Pin};
-use crate::suite::{error_at, Suite};
+use super::{self as fetch, Cache, CacheState, FetchError, FetchOptions, Source};
+use crate::fetch::lock::{list, Artifact, Lock, Pin};
+use crate::suite::Suite;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -117,18 +117,12 @@ fn resolve_targets<'l>(lock: &'l Lock, targets: &[String]) -> Result<Vec<&'l Art
 /// unknown name is an error at its position in the suite file.
 pub fn suite_artifacts<'l>(suite: &Suite, lock: &'l Lock) -> Result<Vec<&'l Artifact>> {
     let mut out = Vec::new();
-    for name in &suite.spec.suite.artifacts {
-        match lock.artifacts.iter().find(|a| &a.name == name.get_ref()) {
+    for (i, name) in suite.config.artifacts.iter().enumerate() {
+        match lock.artifacts.iter().find(|a| &a.name == name) {
             Some(a) => out.push(a),
             None => {
-                let text = std::fs::read_to_string(&suite.path).unwrap_or_default();
-                let message = format!(
-                    "`{}` is not an artifact of {}; defined: {}",
-                    name.get_ref(),
-                    lock.path.display(),
-                    list(lock.artifacts.iter().map(|a| a.name.as_str()))
-                );
-                return Err(error_at(&suite.path, &text, name.span(), "suite.artifacts", message).into());
+                let message = format!("`{name}` is not an artifact of {}; defined: {}", lock.path.display(), list(lock.artifacts.iter().map(|a| a.name.as_str())));
+                return Err(suite.artifact_error(i, message).into());
             }
         }
     }

@@ -1,0 +1,9 @@
+//! One file per command: each owns its arguments and turns them into calls to the library.
+
+pub mod check;
+pub mod common;
+pub mod er;
+pub mod fetch;
+pub mod generate;
+pub mod leaderboard;
+pub mod run;

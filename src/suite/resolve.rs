@@ -1,0 +1,320 @@
+//! The resolved suite: plain values with every default applied, the only form the runtime reads.
+//!
+//! The file schema ([`super::SuiteFile`]) keeps each value's position for error messages; once
+//! validation has passed, positions are of no use and optional keys have one meaning each. This
+//! module turns one into the other, so defaults (the preset's sampling values, the epochs of a
+//! testbed member, the quick profile) are written down once, here.
+
+use super::{DomainSpec, GeneratedSpec, GeneratedUse, GeneratorKind, GeneratorSpec, ModelSpec, RegimeSpec, Source, Split, SuiteFile, TrainingSpec};
+use crate::data::procedural::{DomainStyle, CLASS_NAMES};
+use crate::generate::sd::preset::{DTypeChoice, Preset, SdConfig};
+use crate::generate::TemplateSet;
+use crate::metrics::Transform;
+use crate::model::{ArchConfig, BlockKind, Stem};
+use crate::train::{Augment, Mix, Schedule};
+use toml::Spanned;
+
+/// A validated suite with every default applied.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SuiteConfig {
+    pub name: String,
+    pub description: String,
+    /// Root of every random stream (before `--seed`).
+    pub seed: u64,
+    pub image_size: u32,
+    /// Class indices into the procedural world's [`CLASS_NAMES`], in label order.
+    pub classes: Vec<usize>,
+    /// Names of `datasets.lock` artifacts the suite reads.
+    pub artifacts: Vec<String>,
+    pub domains: Vec<Domain>,
+    pub generators: Vec<GeneratorConfig>,
+    pub generated: Vec<GeneratedSet>,
+    pub regimes: Vec<Regime>,
+    pub models: Vec<Model>,
+    pub training: Training,
+    pub testbed: Testbed,
+    pub leaderboard: LeaderboardPlan,
+    pub metrics: Metrics,
+    pub quick: QuickProfile,
+    pub flip_tta: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Domain {
+    pub name: String,
+    pub source: Source,
+    pub style: DomainStyle,
+    pub split: Split,
+    pub size: usize,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct GeneratorConfig {
+    pub name: String,
+    pub templates: TemplateSet,
+    pub backend: GeneratorBackend,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum GeneratorBackend {
+    Procedural,
+    StableDiffusion(SdConfig),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct GeneratedSet {
+    pub name: String,
+    pub generator: String,
+    pub usage: GeneratedUse,
+    pub size: usize,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Regime {
+    pub name: String,
+    pub train_on: Vec<String>,
+    pub augment: Augment,
+    pub mix: Mix,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Model {
+    pub name: String,
+    pub arch: ArchConfig,
+}
+
+/// The training recipe shared by every job (epochs before the quick profile).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Training {
+    pub epochs: u32,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub momentum: f64,
+    pub nesterov: bool,
+    pub weight_decay: f64,
+    pub label_smoothing: f64,
+    pub schedule: Schedule,
+    /// End of the linear warm-up in epochs (`peak_epoch` or `warmup_epochs`; 0: none).
+    pub warmup: f64,
+    pub milestones: Vec<f64>,
+    pub gamma: f64,
+    pub clip_grad_norm: Option<f64>,
+    pub checkpoint_every_steps: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Testbed {
+    pub regime: String,
+    pub members: Vec<TestbedModel>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TestbedModel {
+    pub name: String,
+    pub model: String,
+    /// The member's own epochs, else `training.epochs`.
+    pub epochs: u32,
+    pub train_fraction: f64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LeaderboardPlan {
+    pub models: Vec<String>,
+    pub regimes: Vec<String>,
+    pub seeds: Vec<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Metrics {
+    pub id_domain: String,
+    pub shifts: Vec<String>,
+    pub generated_eval: Option<String>,
+    pub transform: Transform,
+}
+
+/// The `[quick]` scale factors.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct QuickProfile {
+    pub size_scale: f64,
+    pub epoch_scale: f64,
+}
+
+impl SuiteConfig {
+    pub fn domain(&self, name: &str) -> Option<&Domain> {
+        self.domains.iter().find(|d| d.name == name)
+    }
+
+    pub fn generated_set(&self, name: &str) -> Option<&GeneratedSet> {
+        self.generated.iter().find(|g| g.name == name)
+    }
+
+    pub fn generator(&self, name: &str) -> Option<&GeneratorConfig> {
+        self.generators.iter().find(|g| g.name == name)
+    }
+
+    pub fn regime(&self, name: &str) -> Option<&Regime> {
+        self.regimes.iter().find(|r| r.name == name)
+    }
+
+    pub fn model(&self, name: &str) -> Option<&Model> {
+        self.models.iter().find(|m| m.name == name)
+    }
+
+    /// Class names in label order.
+    pub fn class_names(&self) -> Vec<&'static str> {
+        self.classes.iter().map(|&c| CLASS_NAMES[c]).collect()
+    }
+}
+
+fn text(s: &Spanned<String>) -> String {
+    s.get_ref().clone()
+}
+
+fn texts(v: &[Spanned<String>]) -> Vec<String> {
+    v.iter().map(text).collect()
+}
+
+fn opt<T: Clone>(v: &Option<Spanned<T>>) -> Option<T> {
+    v.as_ref().map(|s| s.get_ref().clone())
+}
+
+/// Resolves a validated file. Every lookup below was checked by the validator; a value it did
+/// not check falls back to a neutral default rather than panicking.
+pub(super) fn resolve(file: &SuiteFile) -> SuiteConfig {
+    let s = &file.suite;
+    let classes: Vec<usize> = s.classes.iter().filter_map(|c| CLASS_NAMES.iter().position(|n| n == c.get_ref())).collect();
+    let image_size = *s.image_size.get_ref();
+    let training = resolve_training(&file.training);
+    SuiteConfig {
+        name: text(&s.name),
+        description: s.description.clone(),
+        seed: s.seed,
+        image_size,
+        artifacts: texts(&s.artifacts),
+        domains: file.domains.iter().map(resolve_domain).collect(),
+        generators: file.generators.iter().map(resolve_generator).collect(),
+        generated: file.generated.iter().map(resolve_generated).collect(),
+        regimes: file.regimes.iter().map(resolve_regime).collect(),
+        models: file.models.iter().map(|m| Model { name: text(&m.name), arch: resolve_arch(m, classes.len(), image_size as usize) }).collect(),
+        testbed: Testbed {
+            regime: text(&file.testbed.regime),
+            members: file
+                .testbed
+                .members
+                .iter()
+                .map(|m| TestbedModel {
+                    name: text(&m.name),
+                    model: text(&m.model),
+                    epochs: opt(&m.epochs).unwrap_or(training.epochs),
+                    train_fraction: *m.train_fraction.get_ref(),
+                })
+                .collect(),
+        },
+        training,
+        leaderboard: LeaderboardPlan {
+            models: texts(&file.leaderboard.models),
+            regimes: texts(&file.leaderboard.regimes),
+            seeds: file.leaderboard.seeds.clone(),
+        },
+        metrics: Metrics {
+            id_domain: text(&file.metrics.id_domain),
+            shifts: texts(&file.metrics.shifts),
+            generated_eval: opt(&file.metrics.generated_eval),
+            transform: file.metrics.transform,
+        },
+        quick: QuickProfile { size_scale: *file.quick.size_scale.get_ref(), epoch_scale: *file.quick.epoch_scale.get_ref() },
+        flip_tta: file.evaluation.flip_tta,
+        classes,
+    }
+}
+
+fn resolve_domain(d: &DomainSpec) -> Domain {
+    Domain { name: text(&d.name), source: d.source, style: d.style, split: d.split, size: *d.size.get_ref() }
+}
+
+fn resolve_generated(g: &GeneratedSpec) -> GeneratedSet {
+    GeneratedSet { name: text(&g.name), generator: text(&g.generator), usage: g.usage, size: *g.size.get_ref() }
+}
+
+fn resolve_regime(r: &RegimeSpec) -> Regime {
+    Regime {
+        name: text(&r.name),
+        train_on: texts(&r.train_on),
+        augment: r.augment,
+        mix: r.mix.as_ref().map_or(Mix::Concat, |m| Mix::GeneratedFraction(*m.generated_fraction.get_ref())),
+    }
+}
+
+/// A generator section; for Stable Diffusion, every key the suite leaves out takes the
+/// preset's value (v1-5, the paper's model, when no preset is named).
+fn resolve_generator(g: &GeneratorSpec) -> GeneratorConfig {
+    let backend = match g.kind {
+        GeneratorKind::Procedural => GeneratorBackend::Procedural,
+        GeneratorKind::StableDiffusion => {
+            let preset = opt(&g.preset).unwrap_or(Preset::V1_5);
+            let (size, steps, guidance, scheduler) = preset.defaults();
+            GeneratorBackend::StableDiffusion(SdConfig {
+                preset,
+                weights: opt(&g.weights),
+                scheduler: opt(&g.scheduler).unwrap_or(scheduler),
+                steps: opt(&g.steps).unwrap_or(steps),
+                guidance: opt(&g.guidance).unwrap_or(guidance),
+                size: opt(&g.size).unwrap_or(size),
+                dtype: opt(&g.dtype).unwrap_or(DTypeChoice::Auto),
+                batch_size: opt(&g.batch_size).unwrap_or(1),
+                img2img: match (opt(&g.img2img_source), opt(&g.img2img_strength)) {
+                    (Some(source), Some(strength)) => Some((source, strength)),
+                    _ => None,
+                },
+            })
+        }
+    };
+    GeneratorConfig { name: text(&g.name), templates: g.templates, backend }
+}
+
+fn resolve_training(t: &TrainingSpec) -> Training {
+    Training {
+        epochs: *t.epochs.get_ref(),
+        batch_size: *t.batch_size.get_ref(),
+        lr: *t.lr.get_ref(),
+        momentum: *t.momentum.get_ref(),
+        nesterov: t.nesterov,
+        weight_decay: *t.weight_decay.get_ref(),
+        label_smoothing: *t.label_smoothing.get_ref(),
+        schedule: *t.schedule.get_ref(),
+        warmup: opt(&t.peak_epoch).or(opt(&t.warmup_epochs)).unwrap_or(0.0),
+        milestones: opt(&t.milestones).unwrap_or_default(),
+        gamma: opt(&t.gamma).unwrap_or(0.1),
+        clip_grad_norm: opt(&t.clip_grad_norm),
+        checkpoint_every_steps: opt(&t.checkpoint_every_steps),
+    }
+}
+
+/// The network a `[[models]]` entry describes, for `num_classes` classes at `image_size` pixels.
+fn resolve_arch(m: &ModelSpec, num_classes: usize, image_size: usize) -> ArchConfig {
+    let mut config = match &m.arch {
+        Some(a) => a.get_ref().config(num_classes, image_size),
+        None => {
+            let layers = match (opt(&m.layers), opt(&m.blocks), opt(&m.stages)) {
+                (Some(l), _, _) => l,
+                (None, Some(blocks), Some(stages)) => vec![blocks; stages],
+                _ => Vec::new(), // refused by the validator
+            };
+            ArchConfig {
+                stem: Stem::Small,
+                block: opt(&m.block).unwrap_or(BlockKind::Basic),
+                layers,
+                width: opt(&m.width).unwrap_or(1),
+                num_classes,
+                image_size,
+            }
+        }
+    };
+    if let Some(stem) = opt(&m.stem) {
+        config.stem = stem;
+    }
+    if let Some(w) = opt(&m.width) {
+        config.width = w;
+    }
+    config.scaled(opt(&m.width_multiplier).unwrap_or(1.0), opt(&m.depth_multiplier).unwrap_or(1.0))
+}

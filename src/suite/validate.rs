@@ -1,0 +1,384 @@
+//! Validation of a parsed suite file, section by section: references between sections, value
+//! ranges, and keys that would be silently ignored. Every error names the file, position and key.
+
+use super::{error_at, GeneratedUse, GeneratorKind, GeneratorSpec, ModelSpec, Split, SuiteError, SuiteFile, TrainingSpec};
+use crate::data::procedural::CLASS_NAMES;
+use crate::train::Schedule;
+use std::collections::BTreeSet;
+use std::path::Path;
+use toml::Spanned;
+
+/// A value, its key, the condition it must meet, and what to say when it does not.
+type RangeCheck<'a> = (&'a Spanned<f64>, &'static str, fn(f64) -> bool, &'static str);
+
+pub(super) struct Validator<'a> {
+    pub(super) text: &'a str,
+    pub(super) path: &'a Path,
+}
+
+impl Validator<'_> {
+    fn err<T>(&self, at: &Spanned<T>, key: &str, message: impl Into<String>) -> SuiteError {
+        error_at(self.path, self.text, at.span(), key, message.into())
+    }
+
+    pub(super) fn validate(&self, s: &SuiteFile) -> Result<(), SuiteError> {
+        self.check_header(s)?;
+        let domains = self.unique_names(s.domains.iter().map(|d| &d.name), "domains.name")?;
+        let generators = self.unique_names(s.generators.iter().map(|g| &g.name), "generators.name")?;
+        let generated = self.unique_names(s.generated.iter().map(|g| &g.name), "generated.name")?;
+        let regimes = self.unique_names(s.regimes.iter().map(|r| &r.name), "regimes.name")?;
+        let models = self.unique_names(s.models.iter().map(|m| &m.name), "models.name")?;
+        self.unique_names(s.testbed.members.iter().map(|m| &m.name), "testbed.members.name")?;
+        for name in generated.iter() {
+            if domains.contains(name) {
+                let g = s.generated.iter().find(|g| g.name.get_ref() == name).expect("listed");
+                return Err(self.err(&g.name, "generated.name", format!("`{name}` is also a domain name; give the generated set its own name")));
+            }
+        }
+
+        for d in &s.domains {
+            self.positive(&d.size, "domains.size")?;
+        }
+        for g in &s.generators {
+            self.check_generator(g, &domains)?;
+        }
+        for g in &s.generated {
+            self.positive(&g.size, "generated.size")?;
+            self.reference(&g.generator, &generators, "generated.generator", "[[generators]]")?;
+        }
+        for r in &s.regimes {
+            if r.train_on.is_empty() {
+                return Err(self.err(&r.name, "regimes.train_on", "a regime needs at least one training set in `train_on`"));
+            }
+            for t in &r.train_on {
+                let trainable = s.domains.iter().any(|d| d.name.get_ref() == t.get_ref() && d.split == Split::Train)
+                    || s.generated.iter().any(|g| g.name.get_ref() == t.get_ref() && g.usage == GeneratedUse::Train);
+                if !trainable {
+                    return Err(self.err(t, "regimes.train_on", format!(
+                        "`{}` is not a domain with split = \"train\" nor a generated set with use = \"train\"; defined training sets: {}",
+                        t.get_ref(),
+                        list(s.domains.iter().filter(|d| d.split == Split::Train).map(|d| d.name.get_ref().as_str())
+                            .chain(s.generated.iter().filter(|g| g.usage == GeneratedUse::Train).map(|g| g.name.get_ref().as_str())))
+                    )));
+                }
+            }
+        }
+        for r in &s.regimes {
+            let Some(mix) = &r.mix else { continue };
+            let f = *mix.generated_fraction.get_ref();
+            if !(f > 0.0 && f < 1.0) {
+                return Err(self.err(&mix.generated_fraction, "regimes.mix.generated_fraction", "must be in (0, 1), the share of each batch drawn from generated sets"));
+            }
+            let generated = r.train_on.iter().filter(|t| s.generated.iter().any(|g| g.name.get_ref() == t.get_ref())).count();
+            if generated == 0 || generated == r.train_on.len() {
+                return Err(self.err(&mix.generated_fraction, "regimes.mix", format!(
+                    "regime `{}` mixes per batch, so `train_on` needs at least one real domain and one generated set", r.name.get_ref())));
+            }
+        }
+        for m in &s.models {
+            self.check_model(m)?;
+        }
+        self.check_training(&s.training)?;
+
+        self.reference(&s.testbed.regime, &regimes, "testbed.regime", "[[regimes]]")?;
+        for m in &s.testbed.members {
+            self.reference(&m.model, &models, "testbed.members.model", "[[models]]")?;
+            if let Some(e) = &m.epochs {
+                self.positive(e, "testbed.members.epochs")?;
+            }
+            let f = *m.train_fraction.get_ref();
+            if !(f > 0.0 && f <= 1.0) {
+                return Err(self.err(&m.train_fraction, "testbed.members.train_fraction", "must be in (0, 1]"));
+            }
+        }
+        for m in &s.leaderboard.models {
+            self.reference(m, &models, "leaderboard.models", "[[models]]")?;
+        }
+        for r in &s.leaderboard.regimes {
+            self.reference(r, &regimes, "leaderboard.regimes", "[[regimes]]")?;
+        }
+        if s.leaderboard.seeds.is_empty() {
+            return Err(self.err(&s.suite.name, "leaderboard.seeds", "list at least one training seed, e.g. seeds = [0]"));
+        }
+
+        let val_domains: BTreeSet<&str> = s.domains.iter().filter(|d| d.split == Split::Val).map(|d| d.name.get_ref().as_str()).collect();
+        let shift_domains: BTreeSet<&str> = s.domains.iter().filter(|d| d.split == Split::Shift).map(|d| d.name.get_ref().as_str()).collect();
+        if !val_domains.contains(s.metrics.id_domain.get_ref().as_str()) {
+            return Err(self.err(&s.metrics.id_domain, "metrics.id_domain", format!(
+                "`{}` is not a domain with split = \"val\"; defined: {}", s.metrics.id_domain.get_ref(), list(val_domains.iter().copied()))));
+        }
+        if s.metrics.shifts.is_empty() {
+            return Err(self.err(&s.metrics.id_domain, "metrics.shifts", "list at least one shifted domain"));
+        }
+        for sh in &s.metrics.shifts {
+            if !shift_domains.contains(sh.get_ref().as_str()) {
+                return Err(self.err(sh, "metrics.shifts", format!(
+                    "`{}` is not a domain with split = \"shift\"; defined: {}", sh.get_ref(), list(shift_domains.iter().copied()))));
+            }
+        }
+        if let Some(g) = &s.metrics.generated_eval {
+            let ok = s.generated.iter().any(|x| x.name.get_ref() == g.get_ref() && x.usage == GeneratedUse::Eval);
+            if !ok {
+                return Err(self.err(g, "metrics.generated_eval", format!(
+                    "`{}` is not a generated set with use = \"eval\"; defined: {}", g.get_ref(),
+                    list(s.generated.iter().filter(|x| x.usage == GeneratedUse::Eval).map(|x| x.name.get_ref().as_str())))));
+            }
+        }
+        let q = &s.quick;
+        for (v, key) in [(&q.size_scale, "quick.size_scale"), (&q.epoch_scale, "quick.epoch_scale")] {
+            if !(*v.get_ref() > 0.0 && *v.get_ref() <= 1.0) {
+                return Err(self.err(v, key, "must be in (0, 1]"));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_header(&self, s: &SuiteFile) -> Result<(), SuiteError> {
+        let name = s.suite.name.get_ref();
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(self.err(&s.suite.name, "suite.name", "use letters, digits, `-` and `_` only (it names the results folder)"));
+        }
+        let size = *s.suite.image_size.get_ref();
+        if !(16..=512).contains(&size) {
+            return Err(self.err(&s.suite.image_size, "suite.image_size", "must be between 16 and 512 pixels"));
+        }
+        if s.suite.classes.len() < 2 {
+            return Err(self.err(&s.suite.name, "suite.classes", "list at least two classes"));
+        }
+        let mut seen = BTreeSet::new();
+        for c in &s.suite.classes {
+            if !CLASS_NAMES.contains(&c.get_ref().as_str()) {
+                return Err(self.err(c, "suite.classes", format!("unknown class `{}`; the procedural world has: {}", c.get_ref(), list(CLASS_NAMES.iter().copied()))));
+            }
+            if !seen.insert(c.get_ref()) {
+                return Err(self.err(c, "suite.classes", format!("class `{}` is listed twice", c.get_ref())));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_model(&self, m: &ModelSpec) -> Result<(), SuiteError> {
+        const MAX_STAGES: &str = "at most 6 stages (each halves the resolution)";
+        if let Some(w) = &m.width {
+            self.positive(w, "models.width")?;
+        }
+        if let Some(a) = &m.arch {
+            let fixed = format!("`arch = \"{}\"` fixes the depth and block; drop `arch` to set it, or use `depth_multiplier`", a.get_ref().name());
+            if let Some(l) = &m.layers {
+                return Err(self.err(l, "models.layers", fixed));
+            }
+            if let Some(b) = &m.block {
+                return Err(self.err(b, "models.block", fixed));
+            }
+            for (v, key) in [(&m.blocks, "models.blocks"), (&m.stages, "models.stages")] {
+                if let Some(v) = v {
+                    return Err(self.err(v, key, fixed));
+                }
+            }
+        } else {
+            if m.width.is_none() {
+                return Err(self.err(&m.name, "models.width", "give `width` (channels of the first stage) or an `arch` such as \"resnet18\""));
+            }
+            match (&m.layers, &m.blocks, &m.stages) {
+                (Some(l), None, None) => {
+                    if l.get_ref().is_empty() || l.get_ref().contains(&0) {
+                        return Err(self.err(l, "models.layers", "list a positive block count per stage, e.g. [2, 2, 2, 2]"));
+                    }
+                    if l.get_ref().len() > 6 {
+                        return Err(self.err(l, "models.layers", MAX_STAGES));
+                    }
+                }
+                (Some(_), Some(v), _) | (Some(_), None, Some(v)) => {
+                    return Err(self.err(v, "models.layers", "give either `layers` or `blocks` and `stages`, not both"));
+                }
+                (None, Some(b), Some(st)) => {
+                    self.positive(b, "models.blocks")?;
+                    self.positive(st, "models.stages")?;
+                    if *st.get_ref() > 6 {
+                        return Err(self.err(st, "models.stages", MAX_STAGES));
+                    }
+                }
+                (None, b, _) => {
+                    let key = if b.is_none() { "models.blocks" } else { "models.stages" };
+                    return Err(self.err(&m.name, key, "give `blocks` and `stages`, or `layers` (blocks per stage), or an `arch` such as \"resnet18\""));
+                }
+            }
+        }
+        for (v, key) in [(&m.width_multiplier, "models.width_multiplier"), (&m.depth_multiplier, "models.depth_multiplier")] {
+            if let Some(v) = v {
+                if !(*v.get_ref() > 0.0 && *v.get_ref() <= 16.0) {
+                    return Err(self.err(v, key, "must be in (0, 16]"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_generator(&self, g: &GeneratorSpec, domains: &BTreeSet<&str>) -> Result<(), SuiteError> {
+        if g.kind == GeneratorKind::Procedural {
+            let sd_keys: [(&str, Option<std::ops::Range<usize>>); 10] = [
+                ("preset", g.preset.as_ref().map(|v| v.span())),
+                ("weights", g.weights.as_ref().map(|v| v.span())),
+                ("scheduler", g.scheduler.as_ref().map(|v| v.span())),
+                ("steps", g.steps.as_ref().map(|v| v.span())),
+                ("guidance", g.guidance.as_ref().map(|v| v.span())),
+                ("size", g.size.as_ref().map(|v| v.span())),
+                ("dtype", g.dtype.as_ref().map(|v| v.span())),
+                ("batch_size", g.batch_size.as_ref().map(|v| v.span())),
+                ("img2img_source", g.img2img_source.as_ref().map(|v| v.span())),
+                ("img2img_strength", g.img2img_strength.as_ref().map(|v| v.span())),
+            ];
+            if let Some((key, Some(span))) = sd_keys.into_iter().find(|(_, s)| s.is_some()) {
+                return Err(error_at(self.path, self.text, span, format!("generators.{key}"), format!("`{key}` applies to kind = \"stable-diffusion\" only; remove it or change the kind")));
+            }
+            return Ok(());
+        }
+        if let Some(steps) = &g.steps {
+            self.positive(steps, "generators.steps")?;
+        }
+        if let Some(b) = &g.batch_size {
+            self.positive(b, "generators.batch_size")?;
+        }
+        if let Some(v) = &g.guidance {
+            if !(v.get_ref().is_finite() && *v.get_ref() >= 0.0) {
+                return Err(self.err(v, "generators.guidance", "must be zero or a positive number (1 or less turns classifier-free guidance off)"));
+            }
+        }
+        if let Some(v) = &g.size {
+            let px = *v.get_ref();
+            if !(8..=2048).contains(&px) || px % 8 != 0 {
+                return Err(self.err(v, "generators.size", "must be a multiple of 8 between 8 and 2048 pixels"));
+            }
+        }
+        match (&g.img2img_source, &g.img2img_strength) {
+            (Some(src), Some(strength)) => {
+                if !domains.contains(src.get_ref().as_str()) {
+                    return Err(self.err(src, "generators.img2img_source", format!("`{}` is not a domain; defined: {}", src.get_ref(), list(domains.iter().copied()))));
+                }
+                let v = *strength.get_ref();
+                if !(v > 0.0 && v <= 1.0) {
+                    return Err(self.err(strength, "generators.img2img_strength", "must be in (0, 1]"));
+                }
+            }
+            (Some(src), None) => return Err(self.err(src, "generators.img2img_strength", "img2img needs a strength too, e.g. img2img_strength = 0.75")),
+            (None, Some(strength)) => return Err(self.err(strength, "generators.img2img_source", "img2img needs a source domain too, e.g. img2img_source = \"train\"")),
+            (None, None) => {}
+        }
+        Ok(())
+    }
+
+    fn check_training(&self, t: &TrainingSpec) -> Result<(), SuiteError> {
+        self.positive(&t.epochs, "training.epochs")?;
+        self.positive(&t.batch_size, "training.batch_size")?;
+        let checks: [RangeCheck; 4] = [
+            (&t.lr, "training.lr", |v| v > 0.0 && v.is_finite(), "must be a positive number"),
+            (&t.momentum, "training.momentum", |v| (0.0..1.0).contains(&v), "must be in [0, 1)"),
+            (&t.weight_decay, "training.weight_decay", |v| v >= 0.0 && v.is_finite(), "must be zero or positive"),
+            (&t.label_smoothing, "training.label_smoothing", |v| (0.0..1.0).contains(&v), "must be in [0, 1)"),
+        ];
+        let optional: [(&Option<Spanned<f64>>, &'static str, fn(f64) -> bool, &'static str); 4] = [
+            (&t.peak_epoch, "training.peak_epoch", |v| v >= 0.0 && v.is_finite(), "must be zero or positive (epochs, fractions allowed)"),
+            (&t.warmup_epochs, "training.warmup_epochs", |v| v >= 0.0 && v.is_finite(), "must be zero or positive (epochs, fractions allowed)"),
+            (&t.gamma, "training.gamma", |v| v > 0.0 && v < 1.0, "must be in (0, 1), the factor applied at each milestone"),
+            (&t.clip_grad_norm, "training.clip_grad_norm", |v| v > 0.0 && v.is_finite(), "must be a positive number (the largest global L2 norm of the gradients)"),
+        ];
+        let present = optional.iter().filter_map(|(v, key, ok, msg)| v.as_ref().map(|v| (v, *key, *ok, *msg)));
+        for (v, key, ok, msg) in checks.into_iter().chain(present) {
+            if !ok(*v.get_ref()) {
+                return Err(self.err(v, key, msg));
+            }
+        }
+        if let Some(n) = &t.checkpoint_every_steps {
+            self.positive(n, "training.checkpoint_every_steps")?;
+        }
+        self.check_schedule(t)
+    }
+
+    /// Which schedule keys go with which schedule: a key that would be silently ignored is an error.
+    fn check_schedule(&self, t: &TrainingSpec) -> Result<(), SuiteError> {
+        let kind = *t.schedule.get_ref();
+        let name = match kind {
+            Schedule::Triangular => "triangular",
+            Schedule::Cosine => "cosine",
+            Schedule::Step => "step",
+            Schedule::Constant => "constant",
+        };
+        let not_for = |what: &str| format!("does not apply to schedule = \"{name}\"; {what}");
+        match (kind, &t.peak_epoch, &t.warmup_epochs) {
+            (Schedule::Triangular, None, _) => {
+                return Err(self.err(&t.schedule, "training.peak_epoch", "schedule = \"triangular\" needs `peak_epoch`, the epoch where the rate peaks"));
+            }
+            (Schedule::Triangular, Some(_), Some(w)) => {
+                return Err(self.err(w, "training.warmup_epochs", not_for("the triangular schedule warms up until `peak_epoch`")));
+            }
+            (Schedule::Cosine, Some(_), Some(w)) => {
+                return Err(self.err(w, "training.warmup_epochs", "give the cosine warm-up once: `peak_epoch` or `warmup_epochs`, not both"));
+            }
+            (Schedule::Step | Schedule::Constant, Some(p), _) => {
+                return Err(self.err(p, "training.peak_epoch", not_for("use `warmup_epochs` for a linear warm-up")));
+            }
+            _ => {}
+        }
+        if kind != Schedule::Step {
+            if let Some(m) = &t.milestones {
+                return Err(self.err(m, "training.milestones", not_for("milestones need schedule = \"step\"")));
+            }
+            if let Some(g) = &t.gamma {
+                return Err(self.err(g, "training.gamma", not_for("gamma needs schedule = \"step\"")));
+            }
+            return Ok(());
+        }
+        let Some(milestones) = &t.milestones else {
+            return Err(self.err(&t.schedule, "training.milestones", "schedule = \"step\" needs `milestones`, e.g. milestones = [30, 60] (epochs)"));
+        };
+        let warmup = t.peak_epoch.as_ref().or(t.warmup_epochs.as_ref()).map_or(0.0, |v| *v.get_ref());
+        let m = milestones.get_ref();
+        let increasing = m.windows(2).all(|w| w[0] < w[1]);
+        if m.is_empty() || !increasing || m.iter().any(|&x| !x.is_finite() || x <= warmup) {
+            return Err(self.err(milestones, "training.milestones", format!(
+                "list epochs in increasing order, each after the warm-up ({warmup} epochs), e.g. milestones = [30, 60]")));
+        }
+        Ok(())
+    }
+
+    fn positive<T: PartialOrd + Default + Copy>(&self, v: &Spanned<T>, key: &str) -> Result<(), SuiteError> {
+        if *v.get_ref() > T::default() {
+            Ok(())
+        } else {
+            Err(self.err(v, key, "must be positive"))
+        }
+    }
+
+    fn unique_names<'s>(&self, names: impl Iterator<Item = &'s Spanned<String>>, key: &str) -> Result<BTreeSet<&'s str>, SuiteError> {
+        let mut seen = BTreeSet::new();
+        for n in names {
+            let ok_chars = !n.get_ref().is_empty()
+                && n.get_ref().chars().all(|c| c.is_ascii_alphanumeric() || "-_+.".contains(c))
+                && !n.get_ref().starts_with('.');
+            if !ok_chars {
+                return Err(self.err(n, key, "use letters, digits and `-_+.` only (names become folder names)"));
+            }
+            if !seen.insert(n.get_ref().as_str()) {
+                return Err(self.err(n, key, format!("`{}` is defined twice", n.get_ref())));
+            }
+        }
+        Ok(seen)
+    }
+
+    fn reference(&self, r: &Spanned<String>, defined: &BTreeSet<&str>, key: &str, section: &str) -> Result<(), SuiteError> {
+        if defined.contains(r.get_ref().as_str()) {
+            Ok(())
+        } else {
+            Err(self.err(r, key, format!("`{}` is not defined in {section}; defined: {}", r.get_ref(), list(defined.iter().copied()))))
+        }
+    }
+}
+
+fn list<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let v: Vec<String> = names.map(|n| format!("`{n}`")).collect();
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(", ")
+    }
+}
