@@ -4,7 +4,8 @@
 
 use crate::fetch::{self, Cache, CacheState, FetchError, FetchOptions, Source};
 use crate::lock::{list, Artifact, Lock, Pin};
-use crate::suite::{error_at, Suite};
+use crate::config_error::error_at;
+use crate::suite::Suite;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 

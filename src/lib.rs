@@ -8,6 +8,7 @@
 
 pub mod artifacts;
 pub mod augment;
+pub mod config_error;
 pub mod data;
 pub mod er;
 pub mod extract;

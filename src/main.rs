@@ -253,7 +253,7 @@ fn real_main() -> Result<()> {
             set_weights_env(weights.as_deref());
             let s = Suite::load(&suite)?;
             let spec = &s.spec;
-            let sd = shiftbench::generate::sd::locate_all(&s, Path::new(shiftbench::generate::sd::LOCK_FILE))?;
+            let sd = shiftbench::generate::sd::locate_all(&s, Path::new(shiftbench::lock::LOCK_FILE))?;
             println!("{}: valid suite `{}` (sha256 {})", suite.display(), s.name(), &s.hash[..12]);
             println!("  classes: {}", spec.suite.classes.iter().map(|c| c.get_ref().as_str()).collect::<Vec<_>>().join(", "));
             println!("  domains: {}", spec.domains.iter().map(|d| format!("{} ({})", d.name.get_ref(), d.size.get_ref())).collect::<Vec<_>>().join(", "));
@@ -298,7 +298,7 @@ fn generate_command(suite: &Path, set: &str, shard: Option<&str>, target: &Suite
     let shard = shard.map(Shard::parse).transpose()?.unwrap_or(Shard::WHOLE);
     let seed = target.seed.unwrap_or(suite.spec.suite.seed);
     let out = target.out_dir(&suite);
-    let sd = shiftbench::generate::sd::prepare(&suite, seed, Path::new(shiftbench::generate::sd::LOCK_FILE))?;
+    let sd = shiftbench::generate::sd::prepare(&suite, seed, Path::new(shiftbench::lock::LOCK_FILE))?;
     let plan = shiftbench::run::generated_set_plan(&suite, g, seed, target.quick, &out.join("work"), &sd);
     let set_dir = &plan.dir;
     let target = match dir {

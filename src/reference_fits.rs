@@ -3,11 +3,11 @@
 //! `suites/imagenet-testbed-fits.toml` ships the four imagenet-testbed fits of DESIGN.md §5.
 //!
 //! Validation is as strict as a suite's: unknown keys, wrong types, bad values and duplicate
-//! shifts are one `SuiteError` naming the file, line, column and key.
+//! shifts are one `ConfigError` naming the file, line, column and key.
 
 use crate::er::{AccuracyTable, ErReport, ErRow, Pairing, PairingFit};
 use crate::metrics::{self, LinearFit, Transform};
-use crate::suite::{error_at, parse_toml, SuiteError};
+use crate::config_error::{error_at, parse_toml, ConfigError};
 use serde::Deserialize;
 use std::path::Path;
 use toml::Spanned;
@@ -50,7 +50,7 @@ pub fn load(path: &Path) -> anyhow::Result<Vec<ReferenceFit>> {
 }
 
 /// Parses and validates reference-fits text; `path` is only used in messages.
-pub fn parse(text: &str, path: &Path) -> Result<Vec<ReferenceFit>, SuiteError> {
+pub fn parse(text: &str, path: &Path) -> Result<Vec<ReferenceFit>, ConfigError> {
     let error = |span: std::ops::Range<usize>, key: String, message: String| error_at(path, text, span, key, message);
     let file: ReferenceFitsFile = parse_toml(text, path)?;
     if file.reference_fits.is_empty() {

@@ -113,7 +113,7 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunSummary> {
     let work = opts.out.join("work");
     // Stable Diffusion weights are located and hashed before any work, so a missing file is the
     // first thing a user sees, not an error after hours of rendering.
-    let sd = crate::generate::sd::prepare(suite, seed, Path::new(crate::generate::sd::LOCK_FILE))?;
+    let sd = crate::generate::sd::prepare(suite, seed, Path::new(crate::lock::LOCK_FILE))?;
     let device = Device::Cpu;
     let device_name = "cpu".to_string();
     let multi = MultiProgress::new();

@@ -5,6 +5,7 @@
 //! Every error names the file, the line and column, and the key, so a user can fix it without
 //! reading this code.
 
+use crate::config_error::{error_at, parse_toml, ConfigError};
 use crate::data::procedural::{DomainStyle, CLASS_NAMES};
 use crate::generate::sd::{DTypeChoice, Preset, SchedulerKind};
 use crate::generate::TemplateSet;
@@ -12,7 +13,6 @@ use crate::metrics::Transform;
 use crate::model::{ArchConfig, BlockKind, NamedArch, Stem};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
@@ -384,24 +384,6 @@ impl Default for QuickSpec {
     }
 }
 
-/// One clear error about a suite file: where, which key, what is wrong, what to do.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SuiteError {
-    pub file: PathBuf,
-    pub line: usize,
-    pub column: usize,
-    pub key: String,
-    pub message: String,
-}
-
-impl fmt::Display for SuiteError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: key `{}`: {}", self.file.display(), self.line, self.column, self.key, self.message)
-    }
-}
-
-impl std::error::Error for SuiteError {}
-
 /// A parsed and validated suite, with its source text kept for hashing and provenance.
 #[derive(Clone, Debug)]
 pub struct Suite {
@@ -421,7 +403,7 @@ impl Suite {
     }
 
     /// Parses and validates suite text; `path` is only used in messages and provenance.
-    pub fn parse(text: &str, path: &Path) -> Result<Suite, SuiteError> {
+    pub fn parse(text: &str, path: &Path) -> Result<Suite, ConfigError> {
         let spec: SuiteFile = parse_toml(text, path)?;
         let suite = Suite { path: path.to_path_buf(), hash: crate::fsutil::sha256_hex(text.as_bytes()), spec };
         Validator { text, path }.validate(&suite.spec)?;
@@ -462,67 +444,6 @@ impl Suite {
     }
 }
 
-/// Deserialises strict TOML (suites, the lock file, reference fits) into `T`, turning serde's
-/// complaint into a [`SuiteError`] that names the file, position and dotted key.
-pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result<T, SuiteError> {
-    toml::from_str(text).map_err(|e| {
-        let span = e.span().unwrap_or(0..0);
-        let at = key_at(text, span.start);
-        // A missing key has no position of its own: name it inside the table that lacks it.
-        let key = match (missing_field(e.message()), at) {
-            (Some(field), Some(table)) => format!("{table}.{field}"),
-            (Some(field), None) => field,
-            (None, at) => at.unwrap_or_else(|| "?".into()),
-        };
-        error_at(path, text, span, key, e.message().trim().to_string())
-    })
-}
-
-/// Line and column (1-based) of a byte offset.
-pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
-    (line, column)
-}
-
-/// The dotted key whose value sits at `offset`: the enclosing table header plus the key on that
-/// line, e.g. `domains.size`.
-fn key_at(text: &str, offset: usize) -> Option<String> {
-    let (line_no, _) = line_col(text, offset);
-    let lines: Vec<&str> = text.lines().collect();
-    let line = lines.get(line_no.checked_sub(1)?)?;
-    let table = lines[..line_no - 1]
-        .iter()
-        .rev()
-        .map(|l| l.trim())
-        .find(|l| l.starts_with('['))
-        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
-    let trimmed = line.trim();
-    if trimmed.starts_with('[') {
-        return Some(trimmed.trim_matches(|c| c == '[' || c == ']').trim().to_string());
-    }
-    let key = trimmed.split('=').next()?.trim();
-    if key.is_empty() || trimmed.starts_with('#') {
-        return table;
-    }
-    Some(match table {
-        Some(t) => format!("{t}.{key}"),
-        None => key.to_string(),
-    })
-}
-
-fn missing_field(message: &str) -> Option<String> {
-    let rest = message.split("missing field `").nth(1)?;
-    Some(rest.split('`').next()?.to_string())
-}
-
-pub(crate) fn error_at(path: &Path, text: &str, span: std::ops::Range<usize>, key: impl Into<String>, message: String) -> SuiteError {
-    let (line, column) = line_col(text, span.start);
-    SuiteError { file: path.to_path_buf(), line, column, key: key.into(), message }
-}
-
 /// A value, its key, the condition it must meet, and what to say when it does not.
 type RangeCheck<'a> = (&'a Spanned<f64>, &'static str, fn(f64) -> bool, &'static str);
 
@@ -532,11 +453,11 @@ struct Validator<'a> {
 }
 
 impl Validator<'_> {
-    fn err<T>(&self, at: &Spanned<T>, key: &str, message: impl Into<String>) -> SuiteError {
+    fn err<T>(&self, at: &Spanned<T>, key: &str, message: impl Into<String>) -> ConfigError {
         error_at(self.path, self.text, at.span(), key, message.into())
     }
 
-    fn validate(&self, s: &SuiteFile) -> Result<(), SuiteError> {
+    fn validate(&self, s: &SuiteFile) -> Result<(), ConfigError> {
         self.check_header(s)?;
         let domains = self.unique_names(s.domains.iter().map(|d| &d.name), "domains.name")?;
         let generators = self.unique_names(s.generators.iter().map(|g| &g.name), "generators.name")?;
@@ -648,7 +569,7 @@ impl Validator<'_> {
         Ok(())
     }
 
-    fn check_header(&self, s: &SuiteFile) -> Result<(), SuiteError> {
+    fn check_header(&self, s: &SuiteFile) -> Result<(), ConfigError> {
         let name = s.suite.name.get_ref();
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
             return Err(self.err(&s.suite.name, "suite.name", "use letters, digits, `-` and `_` only (it names the results folder)"));
@@ -672,7 +593,7 @@ impl Validator<'_> {
         Ok(())
     }
 
-    fn check_model(&self, m: &ModelSpec) -> Result<(), SuiteError> {
+    fn check_model(&self, m: &ModelSpec) -> Result<(), ConfigError> {
         const MAX_STAGES: &str = "at most 6 stages (each halves the resolution)";
         if let Some(w) = &m.width {
             self.positive(w, "models.width")?;
@@ -729,7 +650,7 @@ impl Validator<'_> {
         Ok(())
     }
 
-    fn check_generator(&self, g: &GeneratorSpec, domains: &BTreeSet<&str>) -> Result<(), SuiteError> {
+    fn check_generator(&self, g: &GeneratorSpec, domains: &BTreeSet<&str>) -> Result<(), ConfigError> {
         if g.kind == GeneratorKind::Procedural {
             let sd_keys: [(&str, Option<std::ops::Range<usize>>); 10] = [
                 ("preset", g.preset.as_ref().map(|v| v.span())),
@@ -782,7 +703,7 @@ impl Validator<'_> {
         Ok(())
     }
 
-    fn check_training(&self, t: &TrainingSpec) -> Result<(), SuiteError> {
+    fn check_training(&self, t: &TrainingSpec) -> Result<(), ConfigError> {
         self.positive(&t.epochs, "training.epochs")?;
         self.positive(&t.batch_size, "training.batch_size")?;
         let checks: [RangeCheck; 4] = [
@@ -810,7 +731,7 @@ impl Validator<'_> {
     }
 
     /// Which schedule keys go with which schedule: a key that would be silently ignored is an error.
-    fn check_schedule(&self, t: &TrainingSpec) -> Result<(), SuiteError> {
+    fn check_schedule(&self, t: &TrainingSpec) -> Result<(), ConfigError> {
         let kind = *t.schedule.get_ref();
         let name = match kind {
             Schedule::Triangular => "triangular",
@@ -856,7 +777,7 @@ impl Validator<'_> {
         Ok(())
     }
 
-    fn positive<T: PartialOrd + Default + Copy>(&self, v: &Spanned<T>, key: &str) -> Result<(), SuiteError> {
+    fn positive<T: PartialOrd + Default + Copy>(&self, v: &Spanned<T>, key: &str) -> Result<(), ConfigError> {
         if *v.get_ref() > T::default() {
             Ok(())
         } else {
@@ -864,7 +785,7 @@ impl Validator<'_> {
         }
     }
 
-    fn unique_names<'s>(&self, names: impl Iterator<Item = &'s Spanned<String>>, key: &str) -> Result<BTreeSet<&'s str>, SuiteError> {
+    fn unique_names<'s>(&self, names: impl Iterator<Item = &'s Spanned<String>>, key: &str) -> Result<BTreeSet<&'s str>, ConfigError> {
         let mut seen = BTreeSet::new();
         for n in names {
             let ok_chars = !n.get_ref().is_empty()
@@ -880,7 +801,7 @@ impl Validator<'_> {
         Ok(seen)
     }
 
-    fn reference(&self, r: &Spanned<String>, defined: &BTreeSet<&str>, key: &str, section: &str) -> Result<(), SuiteError> {
+    fn reference(&self, r: &Spanned<String>, defined: &BTreeSet<&str>, key: &str, section: &str) -> Result<(), ConfigError> {
         if defined.contains(r.get_ref().as_str()) {
             Ok(())
         } else {

@@ -316,6 +316,3 @@ pub fn prepare(suite: &crate::suite::Suite, seed: u64, lock: &std::path::Path) -
     }
     Ok(out)
 }
-
-/// The lock file `run`, `check` and `generate` read `artifact:` weights from.
-pub const LOCK_FILE: &str = "datasets.lock";
