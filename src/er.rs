@@ -9,6 +9,7 @@
 //! Parsing (`AccuracyTable::parse`, `ModelTypes::parse`) and computing (`compute`) are pure;
 //! `AccuracyTable::load`, `ModelTypes::load` and `write` are the only I/O.
 
+use crate::csvfmt::{self, fixed, value_and_interval};
 use crate::fsutil::write_atomic;
 use crate::metrics::{self, Interval, LinearFit, Transform};
 use anyhow::{anyhow, bail, Context, Result};
@@ -360,7 +361,7 @@ impl ErReport {
     /// `shift,id_column,shift_column,transform,n,slope,intercept,r`; slope, intercept and r with
     /// 4 decimals, rows in pairing order.
     pub fn fits_csv(&self) -> Result<String> {
-        let mut w = csv_writer();
+        let mut w = csvfmt::writer();
         w.write_record(["shift", "id_column", "shift_column", "transform", "n", "slope", "intercept", "r"])?;
         for f in &self.fits {
             w.write_record([
@@ -369,33 +370,31 @@ impl ErReport {
                 f.pairing.shift_column.clone(),
                 self.transform.to_string(),
                 f.fit.n.to_string(),
-                fixed(f.fit.slope, 4),
-                fixed(f.fit.intercept, 4),
-                fixed(f.fit.r, 4),
+                fixed(Some(f.fit.slope), 4),
+                fixed(Some(f.fit.intercept), 4),
+                fixed(Some(f.fit.r), 4),
             ])?;
         }
-        finish(w)
+        csvfmt::finish(w)
     }
 
     /// `model,shift,id_acc,shift_acc,predicted,er,er_lo,er_hi`; percent and points with 2
     /// decimals, rows in table order of models, then pairing order. `er_lo`/`er_hi` are empty
     /// with `--resamples 0`.
     pub fn er_csv(&self) -> Result<String> {
-        let mut w = csv_writer();
+        let mut w = csvfmt::writer();
         w.write_record(["model", "shift", "id_acc", "shift_acc", "predicted", "er", "er_lo", "er_hi"])?;
         for r in &self.rows {
-            w.write_record([
+            let accuracies = [
                 r.model.clone(),
                 r.shift.clone(),
-                fixed(r.id_acc, 2),
-                fixed(r.shift_acc, 2),
-                fixed(r.predicted, 2),
-                fixed(r.er, 2),
-                r.er_interval.map_or(String::new(), |i| fixed(i.lo, 2)),
-                r.er_interval.map_or(String::new(), |i| fixed(i.hi, 2)),
-            ])?;
+                fixed(Some(r.id_acc), 2),
+                fixed(Some(r.shift_acc), 2),
+                fixed(Some(r.predicted), 2),
+            ];
+            w.write_record(accuracies.into_iter().chain(value_and_interval(Some(r.er), r.er_interval)))?;
         }
-        finish(w)
+        csvfmt::finish(w)
     }
 }
 
@@ -515,19 +514,6 @@ impl ErRequest {
         write(out, &report)?;
         Ok(report)
     }
-}
-
-fn fixed(x: f64, decimals: usize) -> String {
-    crate::report::fixed(Some(x), decimals)
-}
-
-fn csv_writer() -> csv::Writer<Vec<u8>> {
-    csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new())
-}
-
-fn finish(w: csv::Writer<Vec<u8>>) -> Result<String> {
-    let bytes = w.into_inner().map_err(|e| anyhow!("cannot assemble CSV: {e}"))?;
-    String::from_utf8(bytes).context("CSV output is not UTF-8")
 }
 
 #[cfg(test)]

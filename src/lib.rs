@@ -9,6 +9,7 @@
 pub mod artifacts;
 pub mod augment;
 pub mod config_error;
+pub mod csvfmt;
 pub mod data;
 pub mod er;
 pub mod extract;

@@ -16,6 +16,7 @@ pub const LEADERBOARD_SCHEMA: u32 = 2;
 /// `leaderboard/bootstrap/<shift>`): fixed, so a leaderboard is a pure function of its records.
 pub const BOOTSTRAP_SEED: u64 = 0;
 
+use crate::csvfmt::{self, fixed, value_and_interval};
 use crate::metrics::{self, Interval, LinearFit, Transform};
 use crate::record::{Protocol, Provenance, Role, RunRecord};
 use anyhow::{bail, Context, Result};
@@ -254,33 +255,8 @@ fn leaderboard_row(
     }
 }
 
-/// `x` with `decimals` fixed decimals; empty for a missing or non-finite value. A negative number
-/// that rounds to zero prints as `0.00`, not `-0.00`, so the sign of a rounding residue cannot
-/// change the bytes.
-pub(crate) fn fixed(x: Option<f64>, decimals: usize) -> String {
-    match x {
-        Some(x) if x.is_finite() => {
-            let s = format!("{x:.decimals$}");
-            match s.strip_prefix('-') {
-                Some(magnitude) if magnitude.bytes().all(|b| b == b'0' || b == b'.') => magnitude.to_string(),
-                _ => s,
-            }
-        }
-        _ => String::new(),
-    }
-}
-
-fn csv_writer() -> csv::Writer<Vec<u8>> {
-    csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new())
-}
-
-fn finish_csv(writer: csv::Writer<Vec<u8>>) -> Result<String> {
-    let bytes = writer.into_inner().map_err(|e| anyhow::anyhow!("cannot assemble CSV: {e}"))?;
-    String::from_utf8(bytes).context("CSV output is not UTF-8")
-}
-
 fn fits_to_csv(fits: &[ShiftFit], protocol: &Protocol, transform: Transform) -> Result<String> {
-    let mut w = csv_writer();
+    let mut w = csvfmt::writer();
     w.write_record(["shift", "id_domain", "transform", "n", "slope", "intercept", "r"])?;
     for f in fits {
         w.write_record([
@@ -293,7 +269,7 @@ fn fits_to_csv(fits: &[ShiftFit], protocol: &Protocol, transform: Transform) -> 
             fixed(f.fit.map(|l| l.r), 4),
         ])?;
     }
-    finish_csv(w)
+    csvfmt::finish(w)
 }
 
 /// Column names of `leaderboard.csv` for a protocol.
@@ -325,13 +301,8 @@ fn role_name(role: Role) -> &'static str {
     }
 }
 
-/// `value, lo, hi` with 2 decimals each (empty where missing).
-fn value_and_interval(value: Option<f64>, interval: Option<Interval>) -> [String; 3] {
-    [fixed(value, 2), fixed(interval.map(|i| i.lo), 2), fixed(interval.map(|i| i.hi), 2)]
-}
-
 fn rows_to_csv(rows: &[LeaderboardRow], protocol: &Protocol) -> Result<String> {
-    let mut w = csv_writer();
+    let mut w = csvfmt::writer();
     w.write_record(leaderboard_header(protocol))?;
     for row in rows {
         let mut fields = vec![
@@ -364,7 +335,7 @@ fn rows_to_csv(rows: &[LeaderboardRow], protocol: &Protocol) -> Result<String> {
         ]);
         w.write_record(&fields)?;
     }
-    finish_csv(w)
+    csvfmt::finish(w)
 }
 
 #[cfg(test)]
@@ -422,16 +393,6 @@ mod tests {
             record(Role::Testbed, model, 0, "v2", val - 40),
             record(Role::Testbed, model, 0, "sketch", val / 2),
         ]
-    }
-
-    #[test]
-    fn fixed_decimals_never_print_negative_zero() {
-        assert_eq!(fixed(Some(-0.001), 2), "0.00");
-        assert_eq!(fixed(Some(-0.0), 4), "0.0000");
-        assert_eq!(fixed(Some(-0.006), 2), "-0.01");
-        assert_eq!(fixed(Some(12.345), 2), "12.35");
-        assert_eq!(fixed(None, 2), "");
-        assert_eq!(fixed(Some(f64::NAN), 2), "");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! A Markdown rendering of a leaderboard, for READMEs, papers and terminals.
 
-use super::leaderboard::{fixed, Leaderboard, LeaderboardRow, LEADERBOARD_SCHEMA};
+use super::leaderboard::{Leaderboard, LeaderboardRow, LEADERBOARD_SCHEMA};
+use crate::csvfmt::fixed;
 use crate::metrics::{self, Interval};
 use crate::record::Role;
 use std::fmt::Write;

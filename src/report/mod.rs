@@ -9,7 +9,6 @@ mod markdown;
 pub mod plot;
 mod records;
 
-pub(crate) use leaderboard::fixed;
 pub use leaderboard::{build, leaderboard_header, Leaderboard, LeaderboardRow, ShiftFit, BOOTSTRAP_SEED, LEADERBOARD_SCHEMA};
 pub use markdown::markdown;
 pub use records::load_records;
