@@ -230,13 +230,13 @@ fn real_main() -> Result<()> {
             for f in &report.fits {
                 println!(
                     "{}: {} against {}, {} baseline models: slope {:.4}, intercept {:.4}, r {:.4}",
-                    f.pairing.shift, f.pairing.shift_column, f.pairing.id_column, f.fit.n, f.fit.slope, f.fit.intercept, f.fit.r
+                    f.pairing.shift, f.pairing.shift_column, f.pairing.id_column, f.fit.line.n, f.fit.line.slope, f.fit.line.intercept, f.fit.line.r
                 );
             }
             println!(
                 "wrote {} and {} ({} rows)",
-                args.out.join(shiftbench::er::FITS_FILE).display(),
-                args.out.join(shiftbench::er::ER_FILE).display(),
+                args.out.join(shiftbench::robustness::fit::FITS_FILE).display(),
+                args.out.join(shiftbench::robustness::report::ER_FILE).display(),
                 report.rows.len()
             );
             Ok(())
@@ -331,7 +331,7 @@ fn print_leaderboard(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Flags of `shiftbench er`; `shiftbench::er::ErRequest` documents what each means.
+/// Flags of `shiftbench er`; `shiftbench::robustness::request::ErRequest` documents what each means.
 #[derive(clap::Args)]
 struct ErArgs {
     /// Wide accuracy table: a `model` column, then one column per evaluation setting (percent).
@@ -342,7 +342,7 @@ struct ErArgs {
     types: Option<PathBuf>,
     /// Named protocol for columns and baseline rule: imagenet-testbed.
     #[arg(long, value_name = "NAME")]
-    preset: Option<shiftbench::er::Preset>,
+    preset: Option<shiftbench::robustness::pairing::Preset>,
     /// ID-accuracy column (x axis) for the --shift columns.
     #[arg(long = "id", value_name = "COLUMN")]
     id_column: Option<String>,
@@ -383,8 +383,8 @@ struct ErArgs {
 }
 
 impl ErArgs {
-    fn request(&self) -> shiftbench::er::ErRequest {
-        shiftbench::er::ErRequest {
+    fn request(&self) -> shiftbench::robustness::request::ErRequest {
+        shiftbench::robustness::request::ErRequest {
             table: self.table.clone(),
             types: self.types.clone(),
             preset: self.preset,
