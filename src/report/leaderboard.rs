@@ -18,6 +18,7 @@ pub const BOOTSTRAP_SEED: u64 = 0;
 
 use crate::csvfmt::{self, fixed, value_and_interval};
 use crate::metrics::{self, Interval, LinearFit, Transform};
+use crate::robustness::fit::{BaselineFit, Score};
 use crate::record::{Protocol, Provenance, Role, RunRecord};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
@@ -28,12 +29,23 @@ pub struct ShiftFit {
     pub shift: String,
     /// Testbed classifiers with both an ID and a shifted accuracy (the points of the fit).
     pub n: usize,
-    /// `None` when fewer than two testbed classifiers (or no spread in ID accuracy) allow a line.
-    pub fit: Option<LinearFit>,
+    /// With `metrics::DEFAULT_RESAMPLES` bootstrap refits over the testbed classifiers. `None`
+    /// when fewer than two testbed classifiers (or no spread in ID accuracy) allow a line.
+    pub fit: Option<BaselineFit>,
     /// The fit's (ID, shifted) testbed points, percent, in classifier order.
     pub points: Vec<(f64, f64)>,
-    /// `metrics::DEFAULT_RESAMPLES` bootstrap refits over the testbed classifiers; empty without a fit.
-    pub resampled: Vec<LinearFit>,
+}
+
+impl ShiftFit {
+    /// The fitted line, if any.
+    pub fn line(&self) -> Option<LinearFit> {
+        self.fit.as_ref().map(|f| f.line)
+    }
+
+    /// The bootstrap refits; empty without a fit.
+    pub fn resampled(&self) -> &[LinearFit] {
+        self.fit.as_ref().map_or(&[], |f| &f.resampled)
+    }
 }
 
 /// One trained classifier's line of the leaderboard. Accuracies are percent, ER and degradation
@@ -102,7 +114,7 @@ pub fn build(records: &[RunRecord]) -> Result<Leaderboard> {
     let fits: Vec<ShiftFit> =
         protocol.shifts.iter().map(|shift| fit_shift(&classifiers, &protocol, shift, transform)).collect();
     let rows: Vec<LeaderboardRow> =
-        classifiers.iter().map(|(key, domains)| leaderboard_row(key, domains, &protocol, &fits, transform)).collect();
+        classifiers.iter().map(|(key, domains)| leaderboard_row(key, domains, &protocol, &fits)).collect();
 
     let fits_csv = fits_to_csv(&fits, &protocol, transform)?;
     let leaderboard_csv = rows_to_csv(&rows, &protocol)?;
@@ -191,9 +203,8 @@ fn fit_shift(
         .filter_map(|(_, domains)| Some((accuracy_on(domains, &protocol.id_domain)?, accuracy_on(domains, shift)?)))
         .collect();
     let purpose = format!("leaderboard/bootstrap/{shift}");
-    let resampled =
-        metrics::bootstrap_fits(&points, transform, metrics::DEFAULT_RESAMPLES, BOOTSTRAP_SEED, &purpose).unwrap_or_default();
-    ShiftFit { shift: shift.to_string(), n: points.len(), fit: metrics::fit_line(&points, transform), points, resampled }
+    let fit = BaselineFit::fit(&points, transform, metrics::DEFAULT_RESAMPLES, BOOTSTRAP_SEED, &purpose);
+    ShiftFit { shift: shift.to_string(), n: points.len(), fit, points }
 }
 
 fn leaderboard_row(
@@ -201,7 +212,6 @@ fn leaderboard_row(
     domains: &DomainRecords<'_>,
     protocol: &Protocol,
     fits: &[ShiftFit],
-    transform: Transform,
 ) -> LeaderboardRow {
     // Every record of a classifier shares its training; the ID record is the canonical source,
     // and a group always holds at least one record.
@@ -214,19 +224,13 @@ fn leaderboard_row(
     let acc_shifts: Vec<Option<f64>> = protocol.shifts.iter().map(|s| accuracy_on(domains, s)).collect();
     let acc_generated = protocol.generated_eval.as_deref().and_then(|g| accuracy_on(domains, g));
 
-    let er: Vec<Option<f64>> = fits
+    let scores: Vec<Option<Score>> = fits
         .iter()
         .zip(&acc_shifts)
-        .map(|(shift_fit, acc_shift)| {
-            let fit = shift_fit.fit.as_ref()?;
-            Some(metrics::effective_robustness(fit, transform, acc_id?, (*acc_shift)?))
-        })
+        .map(|(shift_fit, acc_shift)| Some(shift_fit.fit.as_ref()?.score(acc_id?, (*acc_shift)?)))
         .collect();
-    let er_ci: Vec<Option<Interval>> = fits
-        .iter()
-        .zip(&acc_shifts)
-        .map(|(shift_fit, acc_shift)| metrics::er_interval(&shift_fit.resampled, transform, acc_id?, (*acc_shift)?))
-        .collect();
+    let er: Vec<Option<f64>> = scores.iter().map(|s| s.map(|s| s.er)).collect();
+    let er_ci: Vec<Option<Interval>> = scores.iter().map(|s| s.and_then(|s| s.interval)).collect();
     let available: Vec<f64> = er.iter().flatten().copied().collect();
     let er_mean = (!available.is_empty()).then(|| available.iter().sum::<f64>() / available.len() as f64);
     let gen_degradation =
@@ -264,9 +268,9 @@ fn fits_to_csv(fits: &[ShiftFit], protocol: &Protocol, transform: Transform) -> 
             protocol.id_domain.clone(),
             transform.to_string(),
             f.n.to_string(),
-            fixed(f.fit.map(|l| l.slope), 4),
-            fixed(f.fit.map(|l| l.intercept), 4),
-            fixed(f.fit.map(|l| l.r), 4),
+            fixed(f.line().map(|l| l.slope), 4),
+            fixed(f.line().map(|l| l.intercept), 4),
+            fixed(f.line().map(|l| l.r), 4),
         ])?;
     }
     csvfmt::finish(w)
@@ -447,7 +451,7 @@ mod tests {
         records.push(record(Role::Entry, "e", 0, "v2", 130));
         records.push(record(Role::Entry, "e", 0, "gen", 100));
         let lb = build(&records).unwrap();
-        let fit = lb.fits[0].fit.unwrap();
+        let fit = lb.fits[0].line().unwrap();
         let want = 65.0 - fit.predict(Transform::Logit, 75.0);
         let entry = &lb.rows[0];
         assert!((entry.er[0].unwrap() - want).abs() < 1e-12);
@@ -455,7 +459,7 @@ mod tests {
         assert_eq!(entry.er_mean, entry.er[0]);
         let ci = entry.er_ci[0].unwrap();
         assert!(ci.lo <= entry.er[0].unwrap() && entry.er[0].unwrap() <= ci.hi, "{ci:?}");
-        assert_eq!(lb.fits[0].resampled.len(), metrics::DEFAULT_RESAMPLES);
+        assert_eq!(lb.fits[0].resampled().len(), metrics::DEFAULT_RESAMPLES);
         assert_eq!(entry.gen_degradation, Some(25.0));
         // Testbed rows get their residuals too.
         assert!(lb.rows.iter().filter(|r| r.role == Role::Testbed).all(|r| r.er.iter().all(Option::is_some)));

@@ -103,9 +103,9 @@ pub fn markdown(lb: &Leaderboard) -> String {
             &[
                 f.shift.clone(),
                 f.n.to_string(),
-                dash(fixed(f.fit.map(|l| l.slope), 4)),
-                dash(fixed(f.fit.map(|l| l.intercept), 4)),
-                dash(fixed(f.fit.map(|l| l.r), 4)),
+                dash(fixed(f.line().map(|l| l.slope), 4)),
+                dash(fixed(f.line().map(|l| l.intercept), 4)),
+                dash(fixed(f.line().map(|l| l.r), 4)),
             ],
         );
     }
