@@ -4,7 +4,7 @@
 //! Pure string building; callers write the result with `fsutil::write_atomic`.
 
 use anyhow::{anyhow, Context, Result};
-use crate::metrics::Interval;
+use crate::metrics::{Interval, LinearFit};
 
 /// A CSV writer into memory with `\n` line ends on every platform.
 pub fn writer() -> csv::Writer<Vec<u8>> {
@@ -39,6 +39,12 @@ pub fn value_and_interval(value: Option<f64>, interval: Option<Interval>) -> [St
     [fixed(value, 2), fixed(interval.map(|i| i.lo), 2), fixed(interval.map(|i| i.hi), 2)]
 }
 
+/// `slope, intercept, r` of a fitted line with 4 decimals each (empty without a line): the
+/// columns every fits table ends with.
+pub fn line_fields(line: Option<LinearFit>) -> [String; 3] {
+    [fixed(line.map(|l| l.slope), 4), fixed(line.map(|l| l.intercept), 4), fixed(line.map(|l| l.r), 4)]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -51,5 +57,13 @@ mod tests {
         assert_eq!(fixed(Some(12.345), 2), "12.35");
         assert_eq!(fixed(None, 2), "");
         assert_eq!(fixed(Some(f64::NAN), 2), "");
+    }
+    #[test]
+    fn intervals_and_lines_are_fixed_columns() {
+        assert_eq!(value_and_interval(Some(1.234), Some(Interval { lo: -0.001, hi: 2.0 })), ["1.23", "0.00", "2.00"]);
+        assert_eq!(value_and_interval(Some(1.0), None), ["1.00", "", ""]);
+        let line = LinearFit { slope: 0.92321, intercept: -0.49774, r: 0.99, n: 85 };
+        assert_eq!(line_fields(Some(line)), ["0.9232", "-0.4977", "0.9900"]);
+        assert_eq!(line_fields(None), ["", "", ""]);
     }
 }

@@ -16,7 +16,7 @@ pub const LEADERBOARD_SCHEMA: u32 = 2;
 /// `leaderboard/bootstrap/<shift>`): fixed, so a leaderboard is a pure function of its records.
 pub const BOOTSTRAP_SEED: u64 = 0;
 
-use crate::csvfmt::{self, fixed, value_and_interval};
+use crate::csvfmt::{self, fixed, line_fields, value_and_interval};
 use crate::metrics::{self, Interval, LinearFit, Transform};
 use crate::robustness::fit::{BaselineFit, Score};
 use crate::record::{Protocol, Provenance, Role, RunRecord};
@@ -263,15 +263,8 @@ fn fits_to_csv(fits: &[ShiftFit], protocol: &Protocol, transform: Transform) -> 
     let mut w = csvfmt::writer();
     w.write_record(["shift", "id_domain", "transform", "n", "slope", "intercept", "r"])?;
     for f in fits {
-        w.write_record([
-            f.shift.clone(),
-            protocol.id_domain.clone(),
-            transform.to_string(),
-            f.n.to_string(),
-            fixed(f.line().map(|l| l.slope), 4),
-            fixed(f.line().map(|l| l.intercept), 4),
-            fixed(f.line().map(|l| l.r), 4),
-        ])?;
+        let shift = [f.shift.clone(), protocol.id_domain.clone(), transform.to_string(), f.n.to_string()];
+        w.write_record(shift.into_iter().chain(line_fields(f.line())))?;
     }
     csvfmt::finish(w)
 }

@@ -3,7 +3,7 @@
 //!
 //! `compute` and the CSV renderings are pure; `write` is the only I/O.
 
-use crate::csvfmt::{self, fixed, value_and_interval};
+use crate::csvfmt::{self, fixed, line_fields, value_and_interval};
 use crate::fsutil::write_atomic;
 use crate::robustness::fit::{BaselineFit, Score, FITS_FILE};
 use crate::robustness::pairing::{BaselineSet, ErOptions, Pairing};
@@ -116,17 +116,14 @@ impl ErReport {
         let mut w = csvfmt::writer();
         w.write_record(["shift", "id_column", "shift_column", "transform", "n", "slope", "intercept", "r"])?;
         for f in &self.fits {
-            let line = f.fit.line;
-            w.write_record([
+            let pairing = [
                 f.pairing.shift.clone(),
                 f.pairing.id_column.clone(),
                 f.pairing.shift_column.clone(),
                 f.fit.transform.to_string(),
-                line.n.to_string(),
-                fixed(Some(line.slope), 4),
-                fixed(Some(line.intercept), 4),
-                fixed(Some(line.r), 4),
-            ])?;
+                f.fit.line.n.to_string(),
+            ];
+            w.write_record(pairing.into_iter().chain(line_fields(Some(f.fit.line))))?;
         }
         csvfmt::finish(w)
     }
