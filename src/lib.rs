@@ -5,6 +5,11 @@
 //! `data` makes labelled image sets, `generate` makes generated sets, `model` and `train` build
 //! and fit classifiers, `eval` scores them, `run` plans and resumes a suite, `metrics` and
 //! `report` turn run records into leaderboards.
+//!
+//! `robustness` owns effective robustness: the one baseline-fit type (`BaselineFit`) that the
+//! leaderboard, `shiftbench er` and the published reference fits all score against.
+//! `config_error` is the error of every strict TOML file (suites, `datasets.lock`, reference
+//! fits) and depends on no other module; `csvfmt` is the one CSV dialect of every output table.
 
 pub mod artifacts;
 pub mod augment;
