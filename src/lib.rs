@@ -4,7 +4,8 @@
 //! One module per pipeline stage (see DESIGN.md §3), in the order a run crosses them:
 //!
 //! - `suite` parses and validates a suite file and resolves it into [`suite::SuiteConfig`],
-//!   the only form the rest of the crate reads;
+//!   the only form the rest of the crate reads; `config_error` is the error of every strict
+//!   TOML file (suites, `datasets.lock`, reference fits) and depends on no other module;
 //! - `plan` turns a resolved suite, a seed and a profile into data to make, training jobs and
 //!   the evaluation protocol (pure); `keys` owns every cache key those jobs and sets are
 //!   stored under;
@@ -14,12 +15,15 @@
 //! - `model` holds the classifiers (behind [`model::Classifier`]), `train` fits them, `eval`
 //!   predicts and counts, `record` is the run record's schema;
 //! - `run` schedules a plan's jobs, resumes and cleans up;
-//! - `metrics`, `er`/`reference_fits` (effective robustness) and `report` turn records into
-//!   leaderboards, tables and plots.
+//! - `metrics`, `robustness` (effective robustness: the one baseline-fit type, `BaselineFit`,
+//!   that the leaderboard, `shiftbench er` and the published reference fits all score against)
+//!   and `report` turn records into leaderboards, tables and plots; `csvfmt` is the one CSV
+//!   dialect of every output table.
 
+pub mod config_error;
+pub mod csvfmt;
 pub mod data;
 pub mod eval;
-pub mod er;
 pub mod fetch;
 pub mod fsutil;
 pub mod generate;
@@ -31,8 +35,8 @@ pub mod plan;
 pub mod prepare;
 pub mod progress;
 pub mod record;
-pub mod reference_fits;
 pub mod report;
+pub mod robustness;
 pub mod rng;
 pub mod run;
 pub mod suite;

@@ -5,6 +5,7 @@
 //! Every error names the file, the line and column, and the key, so a user can fix it without
 //! reading this code.
 
+use crate::config_error::{error_at, parse_toml, ConfigError};
 use crate::data::procedural::DomainStyle;
 use crate::generate::sd::preset::{DTypeChoice, Preset, SchedulerKind};
 use crate::generate::TemplateSet;
@@ -12,7 +13,6 @@ use crate::metrics::Transform;
 use crate::model::{BlockKind, NamedArch, Stem};
 use crate::train::{Augment, Schedule};
 use serde::{Deserialize, Serialize};
-use std::fmt;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
@@ -304,24 +304,6 @@ impl Default for QuickSpec {
     }
 }
 
-/// One clear error about a suite file: where, which key, what is wrong, what to do.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SuiteError {
-    pub file: PathBuf,
-    pub line: usize,
-    pub column: usize,
-    pub key: String,
-    pub message: String,
-}
-
-impl fmt::Display for SuiteError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: key `{}`: {}", self.file.display(), self.line, self.column, self.key, self.message)
-    }
-}
-
-impl std::error::Error for SuiteError {}
-
 /// A parsed and validated suite, with its source text kept for hashing and provenance.
 #[derive(Clone, Debug)]
 pub struct Suite {
@@ -346,7 +328,7 @@ impl Suite {
     }
 
     /// Parses, validates and resolves suite text; `path` is only used in messages and provenance.
-    pub fn parse(text: &str, path: &Path) -> Result<Suite, SuiteError> {
+    pub fn parse(text: &str, path: &Path) -> Result<Suite, ConfigError> {
         let file: SuiteFile = parse_toml(text, path)?;
         validate::Validator { text, path }.validate(&file)?;
         Ok(Suite {
@@ -359,7 +341,7 @@ impl Suite {
     }
 
     /// An error about entry `index` of `[suite] artifacts`, at its position in the file.
-    pub fn artifact_error(&self, index: usize, message: String) -> SuiteError {
+    pub fn artifact_error(&self, index: usize, message: String) -> ConfigError {
         let span = self.artifact_spans.get(index).cloned().unwrap_or(0..0);
         error_at(&self.path, &self.text, span, "suite.artifacts", message)
     }
@@ -367,66 +349,5 @@ impl Suite {
     pub fn name(&self) -> &str {
         &self.config.name
     }
-}
-
-/// Deserialises strict TOML (suites, the lock file, reference fits) into `T`, turning serde's
-/// complaint into a [`SuiteError`] that names the file, position and dotted key.
-pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result<T, SuiteError> {
-    toml::from_str(text).map_err(|e| {
-        let span = e.span().unwrap_or(0..0);
-        let at = key_at(text, span.start);
-        // A missing key has no position of its own: name it inside the table that lacks it.
-        let key = match (missing_field(e.message()), at) {
-            (Some(field), Some(table)) => format!("{table}.{field}"),
-            (Some(field), None) => field,
-            (None, at) => at.unwrap_or_else(|| "?".into()),
-        };
-        error_at(path, text, span, key, e.message().trim().to_string())
-    })
-}
-
-/// Line and column (1-based) of a byte offset.
-pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
-    (line, column)
-}
-
-/// The dotted key whose value sits at `offset`: the enclosing table header plus the key on that
-/// line, e.g. `domains.size`.
-fn key_at(text: &str, offset: usize) -> Option<String> {
-    let (line_no, _) = line_col(text, offset);
-    let lines: Vec<&str> = text.lines().collect();
-    let line = lines.get(line_no.checked_sub(1)?)?;
-    let table = lines[..line_no - 1]
-        .iter()
-        .rev()
-        .map(|l| l.trim())
-        .find(|l| l.starts_with('['))
-        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
-    let trimmed = line.trim();
-    if trimmed.starts_with('[') {
-        return Some(trimmed.trim_matches(|c| c == '[' || c == ']').trim().to_string());
-    }
-    let key = trimmed.split('=').next()?.trim();
-    if key.is_empty() || trimmed.starts_with('#') {
-        return table;
-    }
-    Some(match table {
-        Some(t) => format!("{t}.{key}"),
-        None => key.to_string(),
-    })
-}
-
-fn missing_field(message: &str) -> Option<String> {
-    let rest = message.split("missing field `").nth(1)?;
-    Some(rest.split('`').next()?.to_string())
-}
-
-pub(crate) fn error_at(path: &Path, text: &str, span: std::ops::Range<usize>, key: impl Into<String>, message: String) -> SuiteError {
-    let (line, column) = line_col(text, span.start);
-    SuiteError { file: path.to_path_buf(), line, column, key: key.into(), message }
 }
 

@@ -83,7 +83,7 @@ fn v2_fit_and_one_er_agree_with_a_hand_computation() {
     let v2 = &lb.fits[0];
     assert_eq!(v2.shift, "v2");
     assert_eq!(v2.n, 6);
-    let fit = v2.fit.unwrap();
+    let fit = v2.line().unwrap();
     assert!((fit.slope - slope).abs() < 1e-9, "{} vs {slope}", fit.slope);
     assert!((fit.intercept - intercept).abs() < 1e-9, "{} vs {intercept}", fit.intercept);
     let fits_row = lb.fits_csv.lines().nth(1).unwrap();

@@ -1,6 +1,7 @@
 //! A bad suite file gets one clear error naming the file, the position and the key.
 
-use shiftbench::suite::{Suite, SuiteError};
+use shiftbench::config_error::ConfigError;
+use shiftbench::suite::Suite;
 use std::path::Path;
 
 const SHAPES: &str = include_str!("../suites/shapes.toml");
@@ -15,14 +16,14 @@ fn edited(anchor: &str, from: &str, to: &str) -> (String, usize) {
     (text, line)
 }
 
-fn error_of(text: &str) -> SuiteError {
+fn error_of(text: &str) -> ConfigError {
     match Suite::parse(text, Path::new("suites/broken.toml")) {
         Ok(_) => panic!("the broken suite was accepted"),
         Err(e) => e,
     }
 }
 
-fn assert_error(e: &SuiteError, line: usize, key: &str, words: &[&str]) {
+fn assert_error(e: &ConfigError, line: usize, key: &str, words: &[&str]) {
     let shown = e.to_string();
     assert_eq!(e.file, Path::new("suites/broken.toml"), "{shown}");
     assert_eq!(e.line, line, "{shown}");

@@ -3,7 +3,7 @@
 use anyhow::Result;
 use std::path::PathBuf;
 
-/// Flags of `shiftbench er`; `shiftbench::er::ErRequest` documents what each means.
+/// Flags of `shiftbench er`; `shiftbench::robustness::request::ErRequest` documents what each means.
 #[derive(clap::Args)]
 pub struct ErArgs {
     /// Wide accuracy table: a `model` column, then one column per evaluation setting (percent).
@@ -14,7 +14,7 @@ pub struct ErArgs {
     pub types: Option<PathBuf>,
     /// Named protocol for columns and baseline rule: imagenet-testbed.
     #[arg(long, value_name = "NAME")]
-    pub preset: Option<shiftbench::er::Preset>,
+    pub preset: Option<shiftbench::robustness::pairing::Preset>,
     /// ID-accuracy column (x axis) for the --shift columns.
     #[arg(long = "id", value_name = "COLUMN")]
     pub id_column: Option<String>,
@@ -55,8 +55,8 @@ pub struct ErArgs {
 }
 
 impl ErArgs {
-    pub fn request(&self) -> shiftbench::er::ErRequest {
-        shiftbench::er::ErRequest {
+    pub fn request(&self) -> shiftbench::robustness::request::ErRequest {
+        shiftbench::robustness::request::ErRequest {
             table: self.table.clone(),
             types: self.types.clone(),
             preset: self.preset,
@@ -80,13 +80,13 @@ pub fn run(args: ErArgs) -> Result<()> {
     for f in &report.fits {
         println!(
             "{}: {} against {}, {} baseline models: slope {:.4}, intercept {:.4}, r {:.4}",
-            f.pairing.shift, f.pairing.shift_column, f.pairing.id_column, f.fit.n, f.fit.slope, f.fit.intercept, f.fit.r
+            f.pairing.shift, f.pairing.shift_column, f.pairing.id_column, f.fit.line.n, f.fit.line.slope, f.fit.line.intercept, f.fit.line.r
         );
     }
     println!(
         "wrote {} and {} ({} rows)",
-        args.out.join(shiftbench::er::FITS_FILE).display(),
-        args.out.join(shiftbench::er::ER_FILE).display(),
+        args.out.join(shiftbench::robustness::fit::FITS_FILE).display(),
+        args.out.join(shiftbench::robustness::report::ER_FILE).display(),
         report.rows.len()
     );
     Ok(())

@@ -6,7 +6,7 @@
 //! unpinned artifact is never used until `shiftbench lock pin NAME` records its hash, so the
 //! state is always visible and never silently trusted.
 
-use crate::suite::{error_at, parse_toml, SuiteError};
+use crate::config_error::{error_at, parse_toml, ConfigError};
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::fmt;
@@ -163,7 +163,7 @@ impl Lock {
     }
 
     /// Parses and validates lock text; `path` is only used in messages.
-    pub fn parse(text: &str, path: &Path) -> Result<Lock, SuiteError> {
+    pub fn parse(text: &str, path: &Path) -> Result<Lock, ConfigError> {
         let file: LockFile = parse_toml(text, path)?;
         let v = Validator { text, path };
         if *file.version.get_ref() != LOCK_VERSION {
@@ -230,11 +230,11 @@ struct Validator<'a> {
 }
 
 impl Validator<'_> {
-    fn err<T>(&self, at: &Spanned<T>, key: &str, message: impl Into<String>) -> SuiteError {
+    fn err<T>(&self, at: &Spanned<T>, key: &str, message: impl Into<String>) -> ConfigError {
         error_at(self.path, self.text, at.span(), key, message.into())
     }
 
-    fn artifact(&self, s: &ArtifactSpec) -> Result<Artifact, SuiteError> {
+    fn artifact(&self, s: &ArtifactSpec) -> Result<Artifact, ConfigError> {
         let name = s.name.get_ref();
         let name_ok = !name.is_empty()
             && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c))
@@ -393,7 +393,7 @@ homepage = "https://example.org"
 expect = { root = "photos", classes = 3 }
 "#;
 
-    fn parse(text: &str) -> Result<Lock, SuiteError> {
+    fn parse(text: &str) -> Result<Lock, ConfigError> {
         Lock::parse(text, Path::new("datasets.lock"))
     }
 

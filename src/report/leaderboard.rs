@@ -16,7 +16,9 @@ pub const LEADERBOARD_SCHEMA: u32 = 2;
 /// `leaderboard/bootstrap/<shift>`): fixed, so a leaderboard is a pure function of its records.
 pub const BOOTSTRAP_SEED: u64 = 0;
 
+use crate::csvfmt::{self, fixed, line_fields, value_and_interval};
 use crate::metrics::{self, Interval, LinearFit, Transform};
+use crate::robustness::fit::{BaselineFit, Score};
 use crate::record::{Protocol, Provenance, Role, RunRecord};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
@@ -27,12 +29,23 @@ pub struct ShiftFit {
     pub shift: String,
     /// Testbed classifiers with both an ID and a shifted accuracy (the points of the fit).
     pub n: usize,
-    /// `None` when fewer than two testbed classifiers (or no spread in ID accuracy) allow a line.
-    pub fit: Option<LinearFit>,
+    /// With `metrics::DEFAULT_RESAMPLES` bootstrap refits over the testbed classifiers. `None`
+    /// when fewer than two testbed classifiers (or no spread in ID accuracy) allow a line.
+    pub fit: Option<BaselineFit>,
     /// The fit's (ID, shifted) testbed points, percent, in classifier order.
     pub points: Vec<(f64, f64)>,
-    /// `metrics::DEFAULT_RESAMPLES` bootstrap refits over the testbed classifiers; empty without a fit.
-    pub resampled: Vec<LinearFit>,
+}
+
+impl ShiftFit {
+    /// The fitted line, if any.
+    pub fn line(&self) -> Option<LinearFit> {
+        self.fit.as_ref().map(|f| f.line)
+    }
+
+    /// The bootstrap refits; empty without a fit.
+    pub fn resampled(&self) -> &[LinearFit] {
+        self.fit.as_ref().map_or(&[], |f| &f.resampled)
+    }
 }
 
 /// One trained classifier's line of the leaderboard. Accuracies are percent, ER and degradation
@@ -101,7 +114,7 @@ pub fn build(records: &[RunRecord]) -> Result<Leaderboard> {
     let fits: Vec<ShiftFit> =
         protocol.shifts.iter().map(|shift| fit_shift(&classifiers, &protocol, shift, transform)).collect();
     let rows: Vec<LeaderboardRow> =
-        classifiers.iter().map(|(key, domains)| leaderboard_row(key, domains, &protocol, &fits, transform)).collect();
+        classifiers.iter().map(|(key, domains)| leaderboard_row(key, domains, &protocol, &fits)).collect();
 
     let fits_csv = fits_to_csv(&fits, &protocol, transform)?;
     let leaderboard_csv = rows_to_csv(&rows, &protocol)?;
@@ -190,9 +203,8 @@ fn fit_shift(
         .filter_map(|(_, domains)| Some((accuracy_on(domains, &protocol.id_domain)?, accuracy_on(domains, shift)?)))
         .collect();
     let purpose = format!("leaderboard/bootstrap/{shift}");
-    let resampled =
-        metrics::bootstrap_fits(&points, transform, metrics::DEFAULT_RESAMPLES, BOOTSTRAP_SEED, &purpose).unwrap_or_default();
-    ShiftFit { shift: shift.to_string(), n: points.len(), fit: metrics::fit_line(&points, transform), points, resampled }
+    let fit = BaselineFit::fit(&points, transform, metrics::DEFAULT_RESAMPLES, BOOTSTRAP_SEED, &purpose);
+    ShiftFit { shift: shift.to_string(), n: points.len(), fit, points }
 }
 
 fn leaderboard_row(
@@ -200,7 +212,6 @@ fn leaderboard_row(
     domains: &DomainRecords<'_>,
     protocol: &Protocol,
     fits: &[ShiftFit],
-    transform: Transform,
 ) -> LeaderboardRow {
     // Every record of a classifier shares its training; the ID record is the canonical source,
     // and a group always holds at least one record.
@@ -213,19 +224,13 @@ fn leaderboard_row(
     let acc_shifts: Vec<Option<f64>> = protocol.shifts.iter().map(|s| accuracy_on(domains, s)).collect();
     let acc_generated = protocol.generated_eval.as_deref().and_then(|g| accuracy_on(domains, g));
 
-    let er: Vec<Option<f64>> = fits
+    let scores: Vec<Option<Score>> = fits
         .iter()
         .zip(&acc_shifts)
-        .map(|(shift_fit, acc_shift)| {
-            let fit = shift_fit.fit.as_ref()?;
-            Some(metrics::effective_robustness(fit, transform, acc_id?, (*acc_shift)?))
-        })
+        .map(|(shift_fit, acc_shift)| Some(shift_fit.fit.as_ref()?.score(acc_id?, (*acc_shift)?)))
         .collect();
-    let er_ci: Vec<Option<Interval>> = fits
-        .iter()
-        .zip(&acc_shifts)
-        .map(|(shift_fit, acc_shift)| metrics::er_interval(&shift_fit.resampled, transform, acc_id?, (*acc_shift)?))
-        .collect();
+    let er: Vec<Option<f64>> = scores.iter().map(|s| s.map(|s| s.er)).collect();
+    let er_ci: Vec<Option<Interval>> = scores.iter().map(|s| s.and_then(|s| s.interval)).collect();
     let available: Vec<f64> = er.iter().flatten().copied().collect();
     let er_mean = (!available.is_empty()).then(|| available.iter().sum::<f64>() / available.len() as f64);
     let gen_degradation =
@@ -254,46 +259,14 @@ fn leaderboard_row(
     }
 }
 
-/// `x` with `decimals` fixed decimals; empty for a missing or non-finite value. A negative number
-/// that rounds to zero prints as `0.00`, not `-0.00`, so the sign of a rounding residue cannot
-/// change the bytes.
-pub(crate) fn fixed(x: Option<f64>, decimals: usize) -> String {
-    match x {
-        Some(x) if x.is_finite() => {
-            let s = format!("{x:.decimals$}");
-            match s.strip_prefix('-') {
-                Some(magnitude) if magnitude.bytes().all(|b| b == b'0' || b == b'.') => magnitude.to_string(),
-                _ => s,
-            }
-        }
-        _ => String::new(),
-    }
-}
-
-fn csv_writer() -> csv::Writer<Vec<u8>> {
-    csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new())
-}
-
-fn finish_csv(writer: csv::Writer<Vec<u8>>) -> Result<String> {
-    let bytes = writer.into_inner().map_err(|e| anyhow::anyhow!("cannot assemble CSV: {e}"))?;
-    String::from_utf8(bytes).context("CSV output is not UTF-8")
-}
-
 fn fits_to_csv(fits: &[ShiftFit], protocol: &Protocol, transform: Transform) -> Result<String> {
-    let mut w = csv_writer();
+    let mut w = csvfmt::writer();
     w.write_record(["shift", "id_domain", "transform", "n", "slope", "intercept", "r"])?;
     for f in fits {
-        w.write_record([
-            f.shift.clone(),
-            protocol.id_domain.clone(),
-            transform.to_string(),
-            f.n.to_string(),
-            fixed(f.fit.map(|l| l.slope), 4),
-            fixed(f.fit.map(|l| l.intercept), 4),
-            fixed(f.fit.map(|l| l.r), 4),
-        ])?;
+        let shift = [f.shift.clone(), protocol.id_domain.clone(), transform.to_string(), f.n.to_string()];
+        w.write_record(shift.into_iter().chain(line_fields(f.line())))?;
     }
-    finish_csv(w)
+    csvfmt::finish(w)
 }
 
 /// Column names of `leaderboard.csv` for a protocol.
@@ -325,13 +298,8 @@ fn role_name(role: Role) -> &'static str {
     }
 }
 
-/// `value, lo, hi` with 2 decimals each (empty where missing).
-fn value_and_interval(value: Option<f64>, interval: Option<Interval>) -> [String; 3] {
-    [fixed(value, 2), fixed(interval.map(|i| i.lo), 2), fixed(interval.map(|i| i.hi), 2)]
-}
-
 fn rows_to_csv(rows: &[LeaderboardRow], protocol: &Protocol) -> Result<String> {
-    let mut w = csv_writer();
+    let mut w = csvfmt::writer();
     w.write_record(leaderboard_header(protocol))?;
     for row in rows {
         let mut fields = vec![
@@ -364,7 +332,7 @@ fn rows_to_csv(rows: &[LeaderboardRow], protocol: &Protocol) -> Result<String> {
         ]);
         w.write_record(&fields)?;
     }
-    finish_csv(w)
+    csvfmt::finish(w)
 }
 
 #[cfg(test)]
@@ -425,16 +393,6 @@ mod tests {
     }
 
     #[test]
-    fn fixed_decimals_never_print_negative_zero() {
-        assert_eq!(fixed(Some(-0.001), 2), "0.00");
-        assert_eq!(fixed(Some(-0.0), 4), "0.0000");
-        assert_eq!(fixed(Some(-0.006), 2), "-0.01");
-        assert_eq!(fixed(Some(12.345), 2), "12.35");
-        assert_eq!(fixed(None, 2), "");
-        assert_eq!(fixed(Some(f64::NAN), 2), "");
-    }
-
-    #[test]
     fn rows_sort_by_role_model_regime_then_numeric_seed() {
         let mut records = testbed("a", 120);
         for seed in [10, 2, 1] {
@@ -486,7 +444,7 @@ mod tests {
         records.push(record(Role::Entry, "e", 0, "v2", 130));
         records.push(record(Role::Entry, "e", 0, "gen", 100));
         let lb = build(&records).unwrap();
-        let fit = lb.fits[0].fit.unwrap();
+        let fit = lb.fits[0].line().unwrap();
         let want = 65.0 - fit.predict(Transform::Logit, 75.0);
         let entry = &lb.rows[0];
         assert!((entry.er[0].unwrap() - want).abs() < 1e-12);
@@ -494,7 +452,7 @@ mod tests {
         assert_eq!(entry.er_mean, entry.er[0]);
         let ci = entry.er_ci[0].unwrap();
         assert!(ci.lo <= entry.er[0].unwrap() && entry.er[0].unwrap() <= ci.hi, "{ci:?}");
-        assert_eq!(lb.fits[0].resampled.len(), metrics::DEFAULT_RESAMPLES);
+        assert_eq!(lb.fits[0].resampled().len(), metrics::DEFAULT_RESAMPLES);
         assert_eq!(entry.gen_degradation, Some(25.0));
         // Testbed rows get their residuals too.
         assert!(lb.rows.iter().filter(|r| r.role == Role::Testbed).all(|r| r.er.iter().all(Option::is_some)));

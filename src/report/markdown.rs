@@ -1,6 +1,7 @@
 //! A Markdown rendering of a leaderboard, for READMEs, papers and terminals.
 
-use super::leaderboard::{fixed, Leaderboard, LeaderboardRow, LEADERBOARD_SCHEMA};
+use super::leaderboard::{Leaderboard, LeaderboardRow, LEADERBOARD_SCHEMA};
+use crate::csvfmt::{fixed, line_fields};
 use crate::metrics::{self, Interval};
 use crate::record::Role;
 use std::fmt::Write;
@@ -97,16 +98,8 @@ pub fn markdown(lb: &Leaderboard) -> String {
     push_row(&mut out, &["shift", "testbed models", "slope", "intercept", "r"].map(String::from));
     push_row(&mut out, &["---", "---:", "---:", "---:", "---:"].map(String::from));
     for f in &lb.fits {
-        push_row(
-            &mut out,
-            &[
-                f.shift.clone(),
-                f.n.to_string(),
-                dash(fixed(f.fit.map(|l| l.slope), 4)),
-                dash(fixed(f.fit.map(|l| l.intercept), 4)),
-                dash(fixed(f.fit.map(|l| l.r), 4)),
-            ],
-        );
+        let [slope, intercept, r] = line_fields(f.line()).map(dash);
+        push_row(&mut out, &[f.shift.clone(), f.n.to_string(), slope, intercept, r]);
     }
     out
 }

@@ -9,19 +9,17 @@ mod markdown;
 pub mod plot;
 mod records;
 
-pub(crate) use leaderboard::fixed;
 pub use leaderboard::{build, leaderboard_header, Leaderboard, LeaderboardRow, ShiftFit, BOOTSTRAP_SEED, LEADERBOARD_SCHEMA};
 pub use markdown::markdown;
 pub use records::load_records;
 
 use crate::fsutil::write_atomic;
+use crate::robustness::fit::FITS_FILE;
 use anyhow::Result;
 use std::path::Path;
 
 /// File name of the leaderboard inside a results folder.
 pub const LEADERBOARD_FILE: &str = "leaderboard.csv";
-/// File name of the baseline fits inside a results folder.
-pub const FITS_FILE: &str = "fits.csv";
 
 /// File name of the Markdown rendering inside a results folder.
 pub const MARKDOWN_FILE: &str = "leaderboard.md";

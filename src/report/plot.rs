@@ -242,11 +242,11 @@ pub fn figure(lb: &Leaderboard, shift_index: usize) -> Option<Figure> {
     let clamp_y = |py: f32| py.clamp(TOP, BOTTOM);
     let samples: Vec<f64> = (0..=80).map(|i| x.lo + (x.hi - x.lo) * i as f64 / 80.0).collect();
     let t = Transform::Logit;
-    if !shift_fit.resampled.is_empty() {
+    if !shift_fit.resampled().is_empty() {
         let band: Vec<(f32, f32, f32)> = samples
             .iter()
             .filter_map(|&lx| {
-                let b = metrics::prediction_band(&shift_fit.resampled, t, t.inverse(lx))?;
+                let b = metrics::prediction_band(shift_fit.resampled(), t, t.inverse(lx))?;
                 Some((x.pixel(lx), clamp_y(y.pixel_of_percent(b.lo)), clamp_y(y.pixel_of_percent(b.hi))))
             })
             .collect();
@@ -254,7 +254,7 @@ pub fn figure(lb: &Leaderboard, shift_index: usize) -> Option<Figure> {
         polygon.extend(band.iter().rev().map(|&(px, lo, _)| (px, lo)));
         items.push(Item::Polygon { points: polygon, fill: BAND_BLUE, opacity: 0.18 });
     }
-    if let Some(fit) = shift_fit.fit {
+    if let Some(fit) = shift_fit.line() {
         let line: Vec<(f32, f32)> = samples
             .iter()
             .map(|&lx| (x.pixel(lx), y.pixel(fit.slope * lx + fit.intercept)))
@@ -301,7 +301,7 @@ pub fn figure(lb: &Leaderboard, shift_index: usize) -> Option<Figure> {
         anchor: Anchor::Middle,
         vertical: true,
     });
-    items.extend(legend(shift_fit.n, shift_fit.fit.is_some(), !shift_fit.resampled.is_empty(), &regimes, colour_of));
+    items.extend(legend(shift_fit.n, shift_fit.fit.is_some(), !shift_fit.resampled().is_empty(), &regimes, colour_of));
     Some(Figure { width: WIDTH, height: HEIGHT, items })
 }
 

@@ -1,7 +1,8 @@
 //! Validation of a parsed suite file, section by section: references between sections, value
 //! ranges, and keys that would be silently ignored. Every error names the file, position and key.
 
-use super::{error_at, GeneratedUse, GeneratorKind, GeneratorSpec, ModelSpec, Split, SuiteError, SuiteFile, TrainingSpec};
+use super::{GeneratedUse, GeneratorKind, GeneratorSpec, ModelSpec, Split, SuiteFile, TrainingSpec};
+use crate::config_error::{error_at, ConfigError};
 use crate::data::procedural::CLASS_NAMES;
 use crate::train::Schedule;
 use std::collections::BTreeSet;
@@ -17,11 +18,11 @@ pub(super) struct Validator<'a> {
 }
 
 impl Validator<'_> {
-    fn err<T>(&self, at: &Spanned<T>, key: &str, message: impl Into<String>) -> SuiteError {
+    fn err<T>(&self, at: &Spanned<T>, key: &str, message: impl Into<String>) -> ConfigError {
         error_at(self.path, self.text, at.span(), key, message.into())
     }
 
-    pub(super) fn validate(&self, s: &SuiteFile) -> Result<(), SuiteError> {
+    pub(super) fn validate(&self, s: &SuiteFile) -> Result<(), ConfigError> {
         self.check_header(s)?;
         let domains = self.unique_names(s.domains.iter().map(|d| &d.name), "domains.name")?;
         let generators = self.unique_names(s.generators.iter().map(|g| &g.name), "generators.name")?;
@@ -133,7 +134,7 @@ impl Validator<'_> {
         Ok(())
     }
 
-    fn check_header(&self, s: &SuiteFile) -> Result<(), SuiteError> {
+    fn check_header(&self, s: &SuiteFile) -> Result<(), ConfigError> {
         let name = s.suite.name.get_ref();
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
             return Err(self.err(&s.suite.name, "suite.name", "use letters, digits, `-` and `_` only (it names the results folder)"));
@@ -157,7 +158,7 @@ impl Validator<'_> {
         Ok(())
     }
 
-    fn check_model(&self, m: &ModelSpec) -> Result<(), SuiteError> {
+    fn check_model(&self, m: &ModelSpec) -> Result<(), ConfigError> {
         const MAX_STAGES: &str = "at most 6 stages (each halves the resolution)";
         if let Some(w) = &m.width {
             self.positive(w, "models.width")?;
@@ -214,7 +215,7 @@ impl Validator<'_> {
         Ok(())
     }
 
-    fn check_generator(&self, g: &GeneratorSpec, domains: &BTreeSet<&str>) -> Result<(), SuiteError> {
+    fn check_generator(&self, g: &GeneratorSpec, domains: &BTreeSet<&str>) -> Result<(), ConfigError> {
         if g.kind == GeneratorKind::Procedural {
             let sd_keys: [(&str, Option<std::ops::Range<usize>>); 10] = [
                 ("preset", g.preset.as_ref().map(|v| v.span())),
@@ -267,7 +268,7 @@ impl Validator<'_> {
         Ok(())
     }
 
-    fn check_training(&self, t: &TrainingSpec) -> Result<(), SuiteError> {
+    fn check_training(&self, t: &TrainingSpec) -> Result<(), ConfigError> {
         self.positive(&t.epochs, "training.epochs")?;
         self.positive(&t.batch_size, "training.batch_size")?;
         let checks: [RangeCheck; 4] = [
@@ -295,7 +296,7 @@ impl Validator<'_> {
     }
 
     /// Which schedule keys go with which schedule: a key that would be silently ignored is an error.
-    fn check_schedule(&self, t: &TrainingSpec) -> Result<(), SuiteError> {
+    fn check_schedule(&self, t: &TrainingSpec) -> Result<(), ConfigError> {
         let kind = *t.schedule.get_ref();
         let name = match kind {
             Schedule::Triangular => "triangular",
@@ -341,7 +342,7 @@ impl Validator<'_> {
         Ok(())
     }
 
-    fn positive<T: PartialOrd + Default + Copy>(&self, v: &Spanned<T>, key: &str) -> Result<(), SuiteError> {
+    fn positive<T: PartialOrd + Default + Copy>(&self, v: &Spanned<T>, key: &str) -> Result<(), ConfigError> {
         if *v.get_ref() > T::default() {
             Ok(())
         } else {
@@ -349,7 +350,7 @@ impl Validator<'_> {
         }
     }
 
-    fn unique_names<'s>(&self, names: impl Iterator<Item = &'s Spanned<String>>, key: &str) -> Result<BTreeSet<&'s str>, SuiteError> {
+    fn unique_names<'s>(&self, names: impl Iterator<Item = &'s Spanned<String>>, key: &str) -> Result<BTreeSet<&'s str>, ConfigError> {
         let mut seen = BTreeSet::new();
         for n in names {
             let ok_chars = !n.get_ref().is_empty()
@@ -365,7 +366,7 @@ impl Validator<'_> {
         Ok(seen)
     }
 
-    fn reference(&self, r: &Spanned<String>, defined: &BTreeSet<&str>, key: &str, section: &str) -> Result<(), SuiteError> {
+    fn reference(&self, r: &Spanned<String>, defined: &BTreeSet<&str>, key: &str, section: &str) -> Result<(), ConfigError> {
         if defined.contains(r.get_ref().as_str()) {
             Ok(())
         } else {

@@ -3,11 +3,15 @@
 //! `suites/imagenet-testbed-fits.toml` ships the four imagenet-testbed fits of DESIGN.md §5.
 //!
 //! Validation is as strict as a suite's: unknown keys, wrong types, bad values and duplicate
-//! shifts are one `SuiteError` naming the file, line, column and key.
+//! shifts are one `ConfigError` naming the file, line, column and key. A reference fit is a
+//! `BaselineFit` without resamples, scored like any fitted pairing.
 
-use crate::er::{AccuracyTable, ErReport, ErRow, Pairing, PairingFit};
+use crate::config_error::{error_at, parse_toml, ConfigError};
 use crate::metrics::{self, LinearFit, Transform};
-use crate::suite::{error_at, parse_toml, SuiteError};
+use crate::robustness::fit::BaselineFit;
+use crate::robustness::pairing::Pairing;
+use crate::robustness::report::{score_rows, ErReport, PairingFit};
+use crate::robustness::table::AccuracyTable;
 use serde::Deserialize;
 use std::path::Path;
 use toml::Spanned;
@@ -37,8 +41,8 @@ pub struct ReferenceFit {
     pub shift: String,
     pub id_column: String,
     pub shift_column: String,
-    pub transform: Transform,
-    pub fit: LinearFit,
+    /// The published line; r is not part of a published fit, so `fit.line.r` is 0 (unknown).
+    pub fit: BaselineFit,
     pub provenance: String,
 }
 
@@ -50,7 +54,7 @@ pub fn load(path: &Path) -> anyhow::Result<Vec<ReferenceFit>> {
 }
 
 /// Parses and validates reference-fits text; `path` is only used in messages.
-pub fn parse(text: &str, path: &Path) -> Result<Vec<ReferenceFit>, SuiteError> {
+pub fn parse(text: &str, path: &Path) -> Result<Vec<ReferenceFit>, ConfigError> {
     let error = |span: std::ops::Range<usize>, key: String, message: String| error_at(path, text, span, key, message);
     let file: ReferenceFitsFile = parse_toml(text, path)?;
     if file.reference_fits.is_empty() {
@@ -77,11 +81,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<ReferenceFit>, SuiteError> {
             ));
         }
         if let Some(first) = fits.first() {
-            if first.transform != transform {
+            if first.fit.transform != transform {
                 return Err(error(
                     spec.transform.span(),
                     "reference_fits.transform".into(),
-                    format!("`{transform}` differs from the first fit's `{}`; one file uses one transform", first.transform),
+                    format!("`{transform}` differs from the first fit's `{}`; one file uses one transform", first.fit.transform),
                 ));
             }
         }
@@ -89,9 +93,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<ReferenceFit>, SuiteError> {
             shift: spec.shift.into_inner(),
             id_column: spec.id_column.into_inner(),
             shift_column: spec.shift_column.into_inner(),
-            transform,
-            // r is not part of a published fit; 0 marks it unknown.
-            fit: LinearFit { slope: *spec.slope.get_ref(), intercept: *spec.intercept.get_ref(), r: 0.0, n: *spec.n.get_ref() },
+            fit: BaselineFit::fixed(
+                LinearFit { slope: *spec.slope.get_ref(), intercept: *spec.intercept.get_ref(), r: 0.0, n: *spec.n.get_ref() },
+                transform,
+            ),
             provenance: spec.provenance.into_inner(),
         });
     }
@@ -101,27 +106,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<ReferenceFit>, SuiteError> {
 /// Scores every model of `table` that has both accuracies of a fit against that fixed fit.
 /// There is no baseline to resample, so rows carry no ER interval.
 pub fn score(table: &AccuracyTable, fits: &[ReferenceFit]) -> anyhow::Result<ErReport> {
-    let transform = fits.first().map_or(Transform::Logit, |f| f.transform);
-    let mut columns = Vec::new();
-    for f in fits {
-        columns.push((table.column(&f.id_column)?, table.column(&f.shift_column)?));
-    }
-    let mut rows = Vec::new();
-    for (model, accs) in table.models.iter().zip(&table.values) {
-        for (f, &(id, shift)) in fits.iter().zip(&columns) {
-            let (Some(id_acc), Some(shift_acc)) = (accs[id], accs[shift]) else { continue };
-            rows.push(ErRow {
-                model: model.clone(),
-                shift: f.shift.clone(),
-                id_acc,
-                shift_acc,
-                predicted: f.fit.predict(transform, id_acc),
-                er: metrics::effective_robustness(&f.fit, transform, id_acc, shift_acc),
-                er_interval: None,
-            });
-        }
-    }
-    let fits = fits
+    let fits: Vec<PairingFit> = fits
         .iter()
         .map(|f| PairingFit {
             pairing: Pairing {
@@ -131,25 +116,25 @@ pub fn score(table: &AccuracyTable, fits: &[ReferenceFit]) -> anyhow::Result<ErR
                 type_column: String::new(),
                 min_id_acc: 0.0,
             },
-            fit: f.fit,
+            fit: f.fit.clone(),
             baseline_models: Vec::new(),
-            resampled: Vec::new(),
         })
         .collect();
-    Ok(ErReport { transform, fits, rows })
+    let rows = score_rows(table, &fits)?;
+    Ok(ErReport { fits, rows })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const SHIPPED: &str = include_str!("../suites/imagenet-testbed-fits.toml");
+    const SHIPPED: &str = include_str!("../../suites/imagenet-testbed-fits.toml");
 
     #[test]
     fn shipped_file_carries_the_design_fits() {
         let fits = parse(SHIPPED, Path::new("suites/imagenet-testbed-fits.toml")).unwrap();
         let got: Vec<(&str, f64, f64, usize)> =
-            fits.iter().map(|f| (f.shift.as_str(), f.fit.slope, f.fit.intercept, f.fit.n)).collect();
+            fits.iter().map(|f| (f.shift.as_str(), f.fit.line.slope, f.fit.line.intercept, f.fit.line.n)).collect();
         assert_eq!(
             got,
             [
@@ -159,7 +144,7 @@ mod tests {
                 ("objectnet", 0.9809, -1.9283, 85),
             ]
         );
-        assert!(fits.iter().all(|f| f.transform == Transform::Logit && !f.provenance.is_empty()));
+        assert!(fits.iter().all(|f| f.fit.transform == Transform::Logit && !f.provenance.is_empty()));
     }
 
     #[test]
@@ -190,7 +175,7 @@ mod tests {
         let report = score(&table, &fits[..2]).unwrap();
         assert_eq!(report.rows.len(), 1);
         // The paper's real+generated model: 34.3 on Sketch against 22.56 predicted (hand check in metrics).
-        assert!((report.rows[0].er - (34.3 - 22.5620)).abs() < 1e-3, "{:?}", report.rows[0]);
+        assert!((report.rows[0].score.er - (34.3 - 22.5620)).abs() < 1e-3, "{:?}", report.rows[0]);
         assert!(report.er_csv().unwrap().ends_with("mine,imagenet-sketch,74.30,34.30,22.56,11.74,,\n"));
     }
 }
