@@ -16,5 +16,5 @@ pub mod resample;
 pub mod transform;
 
 pub use decode::{decode_rgb, open_rgb, DecodeError};
-pub use resample::{resize, Filter};
+pub use resample::{resize, resize_in_order, Filter, PassOrder};
 pub use transform::{center_crop, crop_border, normalize, resize_short_side, ImageTensor, Preprocess};

@@ -7,7 +7,8 @@
 //! details that change pixels, as torchvision 0.29's `transforms/functional.py` does them:
 //! - `Resize(s)`: the short side becomes `s`, the long side `int(s * long / short)` (truncated:
 //!   500×375 → 341×256); if that is the image's size already nothing is resampled; otherwise it
-//!   is `PIL.Image.resize` (always antialiased on PIL images), see [`super::resample`].
+//!   is `PIL.Image.resize` (always antialiased on PIL images), see [`super::resample`]; by
+//!   default with the pass order of Pillow before 13.0, which made the published numbers.
 //! - `CenterCrop(c)`: an image smaller than the crop is zero-padded first, `(c − w) // 2` on the
 //!   left and `(c − w + 1) // 2` on the right (top and bottom alike); the crop then starts at
 //!   `int(round((H − c) / 2))` with Python's round-half-to-even (341 → 224 starts at 58, not 59).
@@ -17,7 +18,7 @@
 //! The result is channels-last (`H × W × 3`), the layout the project's models take, where
 //! PyTorch's tensors are `3 × H × W`; the values are the same.
 
-use super::resample::{resize, Filter};
+use super::resample::{resize_in_order, Filter, PassOrder};
 use crate::data::RgbImage;
 use anyhow::{bail, Context, Result};
 
@@ -45,6 +46,8 @@ pub struct Preprocess {
     /// The side of the square center crop.
     pub crop: u32,
     pub interpolation: Filter,
+    /// The Pillow version's resampling pass order (`pillow=13` in a spec selects 13's).
+    pub pass_order: PassOrder,
     pub mean: [f64; 3],
     pub std: [f64; 3],
 }
@@ -52,7 +55,16 @@ pub struct Preprocess {
 impl Preprocess {
     /// torchvision's ImageNet eval transform: `Resize(256)` bilinear, `CenterCrop(224)`.
     pub fn imagenet() -> Self {
-        Self { name: "imagenet".into(), border: 0, resize: 256, crop: 224, interpolation: Filter::Bilinear, mean: IMAGENET_MEAN, std: IMAGENET_STD }
+        Self {
+            name: "imagenet".into(),
+            border: 0,
+            resize: 256,
+            crop: 224,
+            interpolation: Filter::Bilinear,
+            pass_order: PassOrder::HorizontalFirst,
+            mean: IMAGENET_MEAN,
+            std: IMAGENET_STD,
+        }
     }
 
     /// timm's eval transform for a model with input `size` and `crop_pct`:
@@ -64,6 +76,7 @@ impl Preprocess {
             resize: (size as f64 / crop_pct).floor() as u32,
             crop: size,
             interpolation,
+            pass_order: PassOrder::HorizontalFirst,
             mean: IMAGENET_MEAN,
             std: IMAGENET_STD,
         }
@@ -71,7 +84,8 @@ impl Preprocess {
 
     /// Parses `imagenet` or `timm` (`timm` defaults to size 224 and crop_pct 0.875, timm's
     /// defaults, and needs `interpolation`), optionally followed by `:key=value,...` with keys
-    /// `interpolation`, `resize`, `crop`, `border` (both), `size`, `crop_pct` (timm).
+    /// `interpolation`, `resize`, `crop`, `border`, `pillow` (both), `size`, `crop_pct` (timm);
+    /// `pillow=13` resamples in Pillow 13's pass order, `pillow=12` (the default) in the older one.
     /// Example: `timm:size=224,crop_pct=0.9,interpolation=bicubic,border=2`.
     pub fn parse(spec: &str) -> Result<Self> {
         let (base, opts) = spec.split_once(':').unwrap_or((spec, ""));
@@ -97,7 +111,7 @@ impl Preprocess {
                 .transpose()
         };
         let (mut p, allowed): (Self, &[&str]) = match base {
-            "imagenet" => (Self::imagenet(), &["interpolation", "resize", "crop", "border"]),
+            "imagenet" => (Self::imagenet(), &["interpolation", "resize", "crop", "border", "pillow"]),
             "timm" => {
                 let size = int("size")?.unwrap_or(224);
                 let crop_pct = match get("crop_pct") {
@@ -105,7 +119,7 @@ impl Preprocess {
                     None => 0.875,
                 };
                 let f = filter()?.with_context(|| format!("preprocessing `{spec}`: timm models differ in interpolation: add interpolation=bilinear or interpolation=bicubic (the model's pretrained_cfg says which)"))?;
-                (Self::timm(size, crop_pct, f), &["interpolation", "size", "crop_pct", "border"])
+                (Self::timm(size, crop_pct, f), &["interpolation", "size", "crop_pct", "border", "pillow"])
             }
             other => bail!("unknown preprocessing `{other}`: use `imagenet` (torchvision) or `timm:interpolation=...`"),
         };
@@ -118,6 +132,11 @@ impl Preprocess {
         p.resize = int("resize")?.unwrap_or(p.resize);
         p.crop = int("crop")?.unwrap_or(p.crop);
         p.border = int("border")?.unwrap_or(0);
+        p.pass_order = match int("pillow")? {
+            None => PassOrder::HorizontalFirst,
+            Some(v) if v < 13 => PassOrder::HorizontalFirst,
+            Some(_) => PassOrder::Pillow13,
+        };
         if p.resize == 0 || p.crop == 0 {
             bail!("preprocessing `{spec}`: resize and crop must be at least 1 pixel");
         }
@@ -133,7 +152,7 @@ impl Preprocess {
         } else {
             img.clone()
         };
-        let resized = resize_short_side(&img, self.resize, self.interpolation);
+        let resized = resize_short_side(&img, self.resize, self.interpolation, self.pass_order);
         Ok(center_crop(&resized, self.crop, self.crop))
     }
 
@@ -144,7 +163,7 @@ impl Preprocess {
 }
 
 /// torchvision's `Resize(size)` with an int size on a PIL image (see the module docs).
-pub fn resize_short_side(img: &RgbImage, size: u32, filter: Filter) -> RgbImage {
+pub fn resize_short_side(img: &RgbImage, size: u32, filter: Filter, order: PassOrder) -> RgbImage {
     let (w, h) = (img.width as u64, img.height as u64);
     let (short, long) = if w <= h { (w, h) } else { (h, w) };
     // Python: int(size * long / short), an exact integer product then a rounded true division.
@@ -153,7 +172,7 @@ pub fn resize_short_side(img: &RgbImage, size: u32, filter: Filter) -> RgbImage 
     if (new_w, new_h) == (img.width, img.height) {
         return img.clone();
     }
-    resize(img, new_w, new_h, filter)
+    resize_in_order(img, new_w, new_h, filter, order)
 }
 
 /// Python's `int(round(d / 2.0))` for a whole `d ≥ 0`: halves go to the even neighbour.
@@ -247,12 +266,13 @@ mod tests {
 
     #[test]
     fn resize_short_side_truncates_the_long_side_and_skips_same_size() {
-        let r = resize_short_side(&numbered(500, 375), 256, Filter::Bilinear);
+        let h = PassOrder::HorizontalFirst;
+        let r = resize_short_side(&numbered(500, 375), 256, Filter::Bilinear, h);
         assert_eq!((r.width, r.height), (341, 256));
-        let r = resize_short_side(&numbered(375, 500), 256, Filter::Bilinear);
+        let r = resize_short_side(&numbered(375, 500), 256, Filter::Bilinear, h);
         assert_eq!((r.width, r.height), (256, 341));
         let same = numbered(256, 300);
-        assert_eq!(resize_short_side(&same, 256, Filter::Bicubic), same);
+        assert_eq!(resize_short_side(&same, 256, Filter::Bicubic, h), same);
     }
 
     #[test]
@@ -308,7 +328,8 @@ mod tests {
         let t = Preprocess::parse("timm:size=224,crop_pct=0.9,interpolation=bilinear,border=2").unwrap();
         assert_eq!((t.resize, t.crop, t.border), (248, 224, 2));
         let t = Preprocess::parse("imagenet:interpolation=bicubic,resize=232").unwrap();
-        assert_eq!((t.resize, t.crop, t.interpolation), (232, 224, Filter::Bicubic));
+        assert_eq!((t.resize, t.crop, t.interpolation, t.pass_order), (232, 224, Filter::Bicubic, PassOrder::HorizontalFirst));
+        assert_eq!(Preprocess::parse("imagenet:pillow=13").unwrap().pass_order, PassOrder::Pillow13);
         for (bad, says) in [
             ("timm", "interpolation"),
             ("inception", "unknown preprocessing"),
