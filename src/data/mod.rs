@@ -1,5 +1,6 @@
 //! Labelled image sets and the pixel type every stage shares.
 
+pub mod image;
 pub mod procedural;
 
 use anyhow::{Context, Result};
