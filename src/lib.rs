@@ -14,7 +14,8 @@
 //!   sets, `prepare` makes a plan's sets;
 //! - `model` holds the classifiers (behind [`model::Classifier`]), `train` fits them, `eval`
 //!   predicts and counts, `record` is the run record's schema;
-//! - `run` schedules a plan's jobs, resumes and cleans up;
+//! - `run` schedules a plan's jobs, resumes and cleans up; `reproduce` re-runs a published
+//!   results folder and compares it record by record;
 //! - `metrics`, `robustness` (effective robustness: the one baseline-fit type, `BaselineFit`,
 //!   that the leaderboard, `shiftbench er` and the published reference fits all score against)
 //!   and `report` turn records into leaderboards, tables and plots; `csvfmt` is the one CSV
@@ -36,6 +37,7 @@ pub mod prepare;
 pub mod progress;
 pub mod record;
 pub mod report;
+pub mod reproduce;
 pub mod robustness;
 pub mod rng;
 pub mod run;

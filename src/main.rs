@@ -14,7 +14,7 @@ use std::process::ExitCode;
     long_about = "shiftbench runs benchmark suites that train image classifiers on real data, generated \
 data, or both, evaluate them on shifted test sets, and publish leaderboards of accuracy, effective \
 robustness and generated-data degradation (Bansal & Grover, 2023).",
-    after_help = "Start with:\n  shiftbench run                 # the built-in offline `shapes` suite, a few minutes on a laptop\n  shiftbench run --quick         # the same suite scaled down, under a minute\n  shiftbench leaderboard results/shapes"
+    after_help = "Start with:\n  shiftbench run                 # train and evaluate the built-in offline `shapes` suite into runs/shapes/, a few minutes\n  shiftbench run --quick         # the same suite scaled down, seconds\n  shiftbench reproduce results/shapes   # re-run the published results and compare them byte for byte"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -30,7 +30,7 @@ enum Command {
 generated evaluation set, write one run record per evaluation, and build leaderboard.csv and \
 fits.csv from the records.\n\nRe-running resumes: finished jobs are skipped, and a job whose \
 checkpoint exists is only re-evaluated. Changing a section of the suite re-runs only what depends on it.",
-        after_help = "Examples:\n  shiftbench run                               # suites/shapes.toml into results/shapes/\n  shiftbench run --quick                       # tiny profile into results/shapes-quick/\n  shiftbench run suites/shapes.toml --seed 1 --out /tmp/shapes-seed1 --jobs 2"
+        after_help = "Examples:\n  shiftbench run                               # suites/shapes.toml into runs/shapes/\n  shiftbench run --quick                       # tiny profile into runs/shapes-quick/\n  shiftbench run --out results/shapes          # (re)publish into the committed results folder\n  shiftbench run suites/shapes.toml --seed 1 --out /tmp/shapes-seed1 --jobs 2"
     )]
     Run(cli::run::RunArgs),
     /// Rebuild leaderboard.csv, fits.csv and leaderboard.md from the run records in a results folder.
@@ -41,6 +41,17 @@ folder and merged this way.",
         after_help = "Example:\n  shiftbench leaderboard results/shapes"
     )]
     Leaderboard(cli::leaderboard::LeaderboardArgs),
+    /// Re-run the suite behind a published results folder and compare every record and file.
+    #[command(
+        long_about = "Reproduce a published results folder: read which suite (by sha256), seed and profile made it \
+(DIR/run.json), find that suite file in suites/, re-run it from scratch into a fresh folder, and compare \
+every run record and every leaderboard file (CSV, Markdown, plots) with the published ones, the git \
+revision aside. Exit status 0 only when all are identical; otherwise each difference is printed (which \
+record, which counts or classes, which line of which file), the re-run folder is kept, and the exit \
+status is 1.",
+        after_help = "Examples:\n  shiftbench reproduce results/shapes\n  shiftbench reproduce results/shapes --scratch /tmp/shapes-again --keep"
+    )]
+    Reproduce(cli::reproduce::ReproduceArgs),
     /// Effective robustness of any classifiers from a table of their accuracies (no training).
     #[command(
         long_about = "Fit the accuracy-on-the-line of baseline models and score every model's effective \
@@ -61,8 +72,8 @@ ObjectNet, model_type otherwise) minus names containing subsample/aws/batch64, w
     Check(cli::check::CheckArgs),
     /// Generate (or resume) one generated set of a suite, optionally one shard of it; or merge shards.
     #[command(
-        long_about = "Generate the images of one `[[generated]]` set into the folder `run` reads it from (results/<suite>/work/generated/<set>-<hash>/), resuming whatever is already there and verified. With --shard I/N only images whose index % N == I are made, into <set folder>.shard-I-of-N/; `generate --merge OUT SHARD_DIR...` then joins shard folders into OUT, giving exactly the folder an unsharded run makes.",
-        after_help = "Examples:\n  shiftbench generate suites/sd.toml --set sd-train --weights ~/models/sd-turbo\n  shiftbench generate suites/sd.toml --set sd-train --shard $SLURM_ARRAY_TASK_ID/8\n  shiftbench generate --merge results/sd/work/generated/sd-train-0123abcd results/sd/work/generated/sd-train-0123abcd.shard-*"
+        long_about = "Generate the images of one `[[generated]]` set into the folder `run` reads it from (runs/<suite>/work/generated/<set>-<hash>/, or under --out), resuming whatever is already there and verified. With --shard I/N only images whose index % N == I are made, into <set folder>.shard-I-of-N/; `generate --merge OUT SHARD_DIR...` then joins shard folders into OUT, giving exactly the folder an unsharded run makes.",
+        after_help = "Examples:\n  shiftbench generate suites/sd.toml --set sd-train --weights ~/models/sd-turbo\n  shiftbench generate suites/sd.toml --set sd-train --shard $SLURM_ARRAY_TASK_ID/8\n  shiftbench generate --merge runs/sd/work/generated/sd-train-0123abcd runs/sd/work/generated/sd-train-0123abcd.shard-*"
     )]
     Generate(cli::generate::GenerateArgs),
     /// Download (or copy from a mirror) and verify the artifacts pinned in datasets.lock.
@@ -96,6 +107,7 @@ fn real_main() -> Result<()> {
     match Cli::parse().command {
         Command::Run(args) => cli::run::run(args),
         Command::Leaderboard(args) => cli::leaderboard::run(args),
+        Command::Reproduce(args) => cli::reproduce::run(args),
         Command::Er(args) => cli::er::run(args),
         Command::Check(args) => cli::check::run(args),
         Command::Generate(args) => cli::generate::run(args),

@@ -196,3 +196,47 @@ fn a_run_killed_mid_training_resumes_to_the_same_weights() {
         assert!(bytes == clean_bytes, "{name} differs from the uninterrupted run");
     }
 }
+
+#[test]
+fn reproduce_passes_on_its_own_output_and_names_every_tampered_count_and_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let published = tmp.path().join("published");
+    quick_run(&published, Some(3), 2);
+    let manifest = read(published.join("run.json"));
+    assert!(manifest.contains("\"seed\": 3") && manifest.contains("\"quick\": true"), "{manifest}");
+    let reproduce = |scratch: &str| {
+        Command::new(env!("CARGO_BIN_EXE_shiftbench"))
+            .args(["reproduce", published.to_str().unwrap(), "--scratch", tmp.path().join(scratch).to_str().unwrap()])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap()
+    };
+    let ok = reproduce("again");
+    assert!(ok.status.success(), "{}{}", String::from_utf8_lossy(&ok.stdout), String::from_utf8_lossy(&ok.stderr));
+    assert!(!tmp.path().join("again").exists(), "a matching re-run is cleaned up");
+
+    // One evaluation loses a correct prediction of its best class; one CSV cell changes.
+    let record = published.join("records/entry/resnet-w16/real/seed-0/val.json");
+    let mut r: serde_json::Value = serde_json::from_str(&read(record.clone())).unwrap();
+    let counts: Vec<u64> = serde_json::from_value(r["per_class_correct"].clone()).unwrap();
+    let best = (0..counts.len()).max_by_key(|&c| counts[c]).unwrap();
+    r["per_class_correct"][best] = (counts[best] - 1).into();
+    r["correct"] = (r["correct"].as_u64().unwrap() - 1).into();
+    std::fs::write(&record, serde_json::to_string_pretty(&r).unwrap()).unwrap();
+    let fits = published.join("fits.csv");
+    std::fs::write(&fits, read(fits.clone()).replacen("logit", "probit", 1)).unwrap();
+    let bad = reproduce("tampered");
+    let stdout = String::from_utf8_lossy(&bad.stdout);
+    assert_eq!(bad.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("records/entry/resnet-w16/real/seed-0/val.json: correct") && stdout.contains(&format!("class {best}:")), "{stdout}");
+    assert!(stdout.contains("fits.csv: line 2 differs"), "{stdout}");
+    assert!(tmp.path().join("tampered/records").exists(), "a failing re-run is kept for inspection");
+
+    // An edited suite is not the published one: the error names the hash it looked for.
+    let mut m: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    m["suite_hash"] = "0".repeat(64).into();
+    std::fs::write(published.join("run.json"), m.to_string()).unwrap();
+    let missing = reproduce("never");
+    assert!(String::from_utf8_lossy(&missing.stderr).contains(&"0".repeat(64)));
+    assert!(!missing.status.success());
+}

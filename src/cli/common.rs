@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 #[derive(clap::Args)]
 pub struct SuiteTarget {
     /// Results folder: records, leaderboard.csv, fits.csv and work/ (data, generated sets,
-    /// checkpoints) [default: results/<suite>/, or results/<suite>-quick/ with --quick]
+    /// checkpoints) [default: runs/<suite>/, or runs/<suite>-quick/ with --quick; published
+    /// results live under results/ and are written only when named here]
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Replace the suite's seed (data, generation, initialisation and shuffling all change).
@@ -28,7 +29,7 @@ impl SuiteTarget {
     pub fn out_dir(&self, suite: &Suite) -> PathBuf {
         self.out.clone().unwrap_or_else(|| {
             let name = if self.quick { format!("{}-quick", suite.name()) } else { suite.name().to_string() };
-            Path::new("results").join(name)
+            Path::new("runs").join(name)
         })
     }
 }

@@ -6,4 +6,5 @@ pub mod er;
 pub mod fetch;
 pub mod generate;
 pub mod leaderboard;
+pub mod reproduce;
 pub mod run;

@@ -20,12 +20,19 @@ pub struct RunArgs {
     pub jobs: Option<usize>,
 }
 
-pub fn run(args: RunArgs) -> Result<()> {
-    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1);
+/// Training jobs to run at once: `jobs`, else one per core. With several, each job's matrix
+/// kernels run single-threaded (set here, before any thread starts): small models train faster
+/// side by side than split across threads, and results do not depend on it.
+pub fn job_count(jobs: Option<usize>) -> usize {
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1);
     if jobs > 1 && std::env::var_os("RAYON_NUM_THREADS").is_none() {
-        // candle reads this for its GEMM thread count. Set before any thread starts.
         std::env::set_var("RAYON_NUM_THREADS", "1");
     }
+    jobs
+}
+
+pub fn run(args: RunArgs) -> Result<()> {
+    let jobs = job_count(args.jobs);
     let target = &args.target;
     let suite = Suite::load(&args.suite)?;
     let out = target.out_dir(&suite);
