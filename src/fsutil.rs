@@ -1,4 +1,4 @@
-//! Atomic file writes: a reader never sees a half-written record, CSV or image.
+//! Atomic file writes: a reader never sees a half-written record, CSV, image or checkpoint.
 
 use anyhow::{Context, Result};
 use std::io::Write;
@@ -22,6 +22,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// Writes named tensors as one safetensors file, atomically (see [`write_atomic`]). safetensors
+/// orders tensors itself, so the bytes do not depend on the map's iteration order.
+pub fn write_safetensors<'a>(path: &Path, tensors: impl IntoIterator<Item = (&'a String, &'a candle_core::Tensor)>) -> Result<()> {
+    let bytes = safetensors::serialize(tensors, None).with_context(|| format!("cannot encode {}", path.display()))?;
+    write_atomic(path, &bytes)
 }
 
 /// Hex sha256 of a byte slice.

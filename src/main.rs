@@ -14,7 +14,7 @@ use std::process::ExitCode;
     long_about = "shiftbench runs benchmark suites that train image classifiers on real data, generated \
 data, or both, evaluate them on shifted test sets, and publish leaderboards of accuracy, effective \
 robustness and generated-data degradation (Bansal & Grover, 2023).",
-    after_help = "Start with:\n  shiftbench run                 # train and evaluate the built-in offline `shapes` suite into runs/shapes/, a few minutes\n  shiftbench run --quick         # the same suite scaled down, seconds\n  shiftbench reproduce results/shapes   # re-run the published results and compare them byte for byte"
+    after_help = "Start with:\n  shiftbench run                        # the offline `shapes` suite into runs/shapes/ (minutes)\n  shiftbench run --quick                # the same, scaled down (seconds)\n  shiftbench reproduce results/shapes   # re-run the published results, compare byte for byte"
 )]
 struct Cli {
     #[command(subcommand)]

@@ -67,7 +67,7 @@ pub struct SuiteHeader {
 /// pinned in `datasets.lock` come with the fetcher.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Source {
+pub enum DomainSource {
     Procedural,
 }
 
@@ -86,7 +86,7 @@ pub enum Split {
 #[serde(deny_unknown_fields)]
 pub struct DomainSpec {
     pub name: Spanned<String>,
-    pub source: Source,
+    pub source: DomainSource,
     pub style: DomainStyle,
     pub split: Split,
     pub size: Spanned<usize>,
@@ -330,7 +330,7 @@ impl Suite {
     /// Parses, validates and resolves suite text; `path` is only used in messages and provenance.
     pub fn parse(text: &str, path: &Path) -> Result<Suite, ConfigError> {
         let file: SuiteFile = parse_toml(text, path)?;
-        validate::Validator { text, path }.validate(&file)?;
+        validate::SuiteValidator { text, path }.validate(&file)?;
         Ok(Suite {
             path: path.to_path_buf(),
             hash: crate::fsutil::sha256_hex(text.as_bytes()),

@@ -14,7 +14,7 @@ pub struct ErArgs {
     pub types: Option<PathBuf>,
     /// Named protocol for columns and baseline rule: imagenet-testbed.
     #[arg(long, value_name = "NAME")]
-    pub preset: Option<shiftbench::robustness::pairing::Preset>,
+    pub preset: Option<shiftbench::robustness::pairing::ProtocolPreset>,
     /// ID-accuracy column (x axis) for the --shift columns.
     #[arg(long = "id", value_name = "COLUMN")]
     pub id_column: Option<String>,

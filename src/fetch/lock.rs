@@ -165,7 +165,7 @@ impl Lock {
     /// Parses and validates lock text; `path` is only used in messages.
     pub fn parse(text: &str, path: &Path) -> Result<Lock, ConfigError> {
         let file: LockFile = parse_toml(text, path)?;
-        let v = Validator { text, path };
+        let v = LockValidator { text, path };
         if *file.version.get_ref() != LOCK_VERSION {
             return Err(v.err(&file.version, "version", format!("this harness reads lock version {LOCK_VERSION}")));
         }
@@ -224,12 +224,12 @@ fn line_range(text: &str, offset: usize) -> std::ops::Range<usize> {
     start..end
 }
 
-struct Validator<'a> {
+struct LockValidator<'a> {
     text: &'a str,
     path: &'a Path,
 }
 
-impl Validator<'_> {
+impl LockValidator<'_> {
     fn err<T>(&self, at: &Spanned<T>, key: &str, message: impl Into<String>) -> ConfigError {
         error_at(self.path, self.text, at.span(), key, message.into())
     }

@@ -53,10 +53,7 @@ impl ResNet {
 
     /// Writes a safetensors checkpoint in torchvision layout, atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let state = self.state()?;
-        // safetensors orders tensors itself, so the bytes do not depend on map iteration order.
-        let bytes = safetensors::serialize(state.iter(), None).with_context(|| format!("cannot encode checkpoint {}", path.display()))?;
-        crate::fsutil::write_atomic(path, &bytes)
+        crate::fsutil::write_safetensors(path, &self.state()?)
     }
 
     /// Loads a checkpoint in torchvision layout (ours, or one exported from PyTorch) into this

@@ -23,24 +23,24 @@ pub struct Pairing {
 
 /// Named protocols.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Preset {
+pub enum ProtocolPreset {
     /// imagenet-testbed (Taori et al. 2020): V2 and Sketch against `val`, ImageNet-R and ObjectNet
     /// against `val` restricted to their classes; baseline = STANDARD models, minus subsampled,
     /// AWS and batch-64 variants, ID accuracy ≥ 55 (≥ 75 for ImageNet-R).
     ImagenetTestbed,
 }
 
-impl FromStr for Preset {
+impl FromStr for ProtocolPreset {
     type Err = anyhow::Error;
     fn from_str(s: &str) -> Result<Self> {
         match s {
-            "imagenet-testbed" => Ok(Preset::ImagenetTestbed),
+            "imagenet-testbed" => Ok(ProtocolPreset::ImagenetTestbed),
             other => bail!("unknown preset `{other}`; the presets are: imagenet-testbed"),
         }
     }
 }
 
-impl Preset {
+impl ProtocolPreset {
     pub fn pairings(self) -> Vec<Pairing> {
         let pairing = |shift: &str, id: &str, column: &str, types: &str, min: f64| Pairing {
             shift: shift.into(),
@@ -52,7 +52,7 @@ impl Preset {
         match self {
             // The testbed classifies models for the natural re-collections (V2, ObjectNet) with
             // `natural_shift_model_type`, and for the stylised shifts with `model_type`.
-            Preset::ImagenetTestbed => vec![
+            ProtocolPreset::ImagenetTestbed => vec![
                 pairing("imagenet-v2", "val", "imagenetv2-matched-frequency-format-val", "natural_shift_model_type", 55.0),
                 pairing("imagenet-sketch", "val", "imagenet-sketch", "model_type", 55.0),
                 pairing("imagenet-r", "val-on-imagenet-r-classes", "imagenet-r", "model_type", 75.0),

@@ -160,7 +160,7 @@ pub fn write(out: &Path, report: &ErReport) -> Result<()> {
 mod tests {
     use super::*;
     use crate::metrics::{self, Transform};
-    use crate::robustness::pairing::Preset;
+    use crate::robustness::pairing::ProtocolPreset;
     use crate::robustness::table::tests::TABLE;
     use crate::robustness::table::ModelTypes;
 
@@ -237,6 +237,6 @@ mod tests {
         o.pairings[0].type_column = "natural_shift_model_type".into();
         let err = compute(&t, &o).unwrap_err().to_string();
         assert!(err.contains("types.csv: no type column `natural_shift_model_type`"), "{err}");
-        assert!("imagenet".parse::<Preset>().is_err());
+        assert!("imagenet".parse::<ProtocolPreset>().is_err());
     }
 }

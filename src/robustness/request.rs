@@ -2,7 +2,7 @@
 //! override a preset), then the one call that reads the inputs, computes and writes the report.
 
 use crate::metrics::{self, Transform};
-use crate::robustness::pairing::{BaselineSet, ErOptions, Pairing, Preset};
+use crate::robustness::pairing::{BaselineSet, ErOptions, Pairing, ProtocolPreset};
 use crate::robustness::reference;
 use crate::robustness::report::{compute, write, ErReport};
 use crate::robustness::table::{AccuracyTable, ModelTypes};
@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 pub struct ErRequest {
     pub table: PathBuf,
     pub types: Option<PathBuf>,
-    pub preset: Option<Preset>,
+    pub preset: Option<ProtocolPreset>,
     /// ID column for `shift_columns` (without a preset).
     pub id_column: Option<String>,
     pub shift_columns: Vec<String>,
@@ -70,7 +70,7 @@ impl ErRequest {
             (Some(file), true) => BaselineSet::names_from_file(file)?,
             (None, allowed_given) => {
                 let allowed = if allowed_given {
-                    self.preset.map(Preset::baseline_types).unwrap_or_default()
+                    self.preset.map(ProtocolPreset::baseline_types).unwrap_or_default()
                 } else {
                     self.baseline_types.clone()
                 };
@@ -87,7 +87,7 @@ impl ErRequest {
         };
         let exclude_name_parts = match &self.exclude {
             Some(parts) => parts.clone(),
-            None => self.preset.map(Preset::excluded_name_parts).unwrap_or_default(),
+            None => self.preset.map(ProtocolPreset::excluded_name_parts).unwrap_or_default(),
         };
         let resamples = self.resamples.unwrap_or(metrics::DEFAULT_RESAMPLES);
         Ok(ErOptions {

@@ -5,7 +5,7 @@
 //! module turns one into the other, so defaults (the preset's sampling values, the epochs of a
 //! testbed member, the quick profile) are written down once, here.
 
-use super::{DomainSpec, GeneratedSpec, GeneratedUse, GeneratorKind, GeneratorSpec, ModelSpec, RegimeSpec, Source, Split, SuiteFile, TrainingSpec};
+use super::{DomainSpec, GeneratedSpec, GeneratedUse, GeneratorKind, GeneratorSpec, ModelSpec, RegimeSpec, DomainSource, Split, SuiteFile, TrainingSpec};
 use crate::data::procedural::{DomainStyle, CLASS_NAMES};
 use crate::generate::sd::preset::{DTypeChoice, Preset, SdConfig};
 use crate::generate::TemplateSet;
@@ -42,7 +42,7 @@ pub struct SuiteConfig {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Domain {
     pub name: String,
-    pub source: Source,
+    pub source: DomainSource,
     pub style: DomainStyle,
     pub split: Split,
     pub size: usize,

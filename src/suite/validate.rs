@@ -12,18 +12,40 @@ use toml::Spanned;
 /// A value, its key, the condition it must meet, and what to say when it does not.
 type RangeCheck<'a> = (&'a Spanned<f64>, &'static str, fn(f64) -> bool, &'static str);
 
-pub(super) struct Validator<'a> {
+/// The names each section defines.
+struct Names<'s> {
+    domains: BTreeSet<&'s str>,
+    generators: BTreeSet<&'s str>,
+    regimes: BTreeSet<&'s str>,
+    models: BTreeSet<&'s str>,
+}
+
+pub(super) struct SuiteValidator<'a> {
     pub(super) text: &'a str,
     pub(super) path: &'a Path,
 }
 
-impl Validator<'_> {
+impl SuiteValidator<'_> {
     fn err<T>(&self, at: &Spanned<T>, key: &str, message: impl Into<String>) -> ConfigError {
         error_at(self.path, self.text, at.span(), key, message.into())
     }
 
     pub(super) fn validate(&self, s: &SuiteFile) -> Result<(), ConfigError> {
         self.check_header(s)?;
+        let names = self.check_names(s)?;
+        self.check_data(s, &names)?;
+        self.check_regimes(s)?;
+        for m in &s.models {
+            self.check_model(m)?;
+        }
+        self.check_training(&s.training)?;
+        self.check_rows(s, &names)?;
+        self.check_metrics(s)
+    }
+
+    /// Names are unique within their section and become folder names; a generated set may not
+    /// share a domain's name.
+    fn check_names<'s>(&self, s: &'s SuiteFile) -> Result<Names<'s>, ConfigError> {
         let domains = self.unique_names(s.domains.iter().map(|d| &d.name), "domains.name")?;
         let generators = self.unique_names(s.generators.iter().map(|g| &g.name), "generators.name")?;
         let generated = self.unique_names(s.generated.iter().map(|g| &g.name), "generated.name")?;
@@ -36,17 +58,25 @@ impl Validator<'_> {
                 return Err(self.err(&g.name, "generated.name", format!("`{name}` is also a domain name; give the generated set its own name")));
             }
         }
+        Ok(Names { domains, generators, regimes, models })
+    }
 
+    fn check_data(&self, s: &SuiteFile, names: &Names) -> Result<(), ConfigError> {
         for d in &s.domains {
             self.positive(&d.size, "domains.size")?;
         }
         for g in &s.generators {
-            self.check_generator(g, &domains)?;
+            self.check_generator(g, &names.domains)?;
         }
         for g in &s.generated {
             self.positive(&g.size, "generated.size")?;
-            self.reference(&g.generator, &generators, "generated.generator", "[[generators]]")?;
+            self.reference(&g.generator, &names.generators, "generated.generator", "[[generators]]")?;
         }
+        Ok(())
+    }
+
+    /// Regimes train on existing training sets; per-batch mixing needs both kinds.
+    fn check_regimes(&self, s: &SuiteFile) -> Result<(), ConfigError> {
         for r in &s.regimes {
             if r.train_on.is_empty() {
                 return Err(self.err(&r.name, "regimes.train_on", "a regime needs at least one training set in `train_on`"));
@@ -76,14 +106,14 @@ impl Validator<'_> {
                     "regime `{}` mixes per batch, so `train_on` needs at least one real domain and one generated set", r.name.get_ref())));
             }
         }
-        for m in &s.models {
-            self.check_model(m)?;
-        }
-        self.check_training(&s.training)?;
+        Ok(())
+    }
 
-        self.reference(&s.testbed.regime, &regimes, "testbed.regime", "[[regimes]]")?;
+    /// The testbed and the leaderboard rows name defined regimes and models.
+    fn check_rows(&self, s: &SuiteFile, names: &Names) -> Result<(), ConfigError> {
+        self.reference(&s.testbed.regime, &names.regimes, "testbed.regime", "[[regimes]]")?;
         for m in &s.testbed.members {
-            self.reference(&m.model, &models, "testbed.members.model", "[[models]]")?;
+            self.reference(&m.model, &names.models, "testbed.members.model", "[[models]]")?;
             if let Some(e) = &m.epochs {
                 self.positive(e, "testbed.members.epochs")?;
             }
@@ -93,15 +123,20 @@ impl Validator<'_> {
             }
         }
         for m in &s.leaderboard.models {
-            self.reference(m, &models, "leaderboard.models", "[[models]]")?;
+            self.reference(m, &names.models, "leaderboard.models", "[[models]]")?;
         }
         for r in &s.leaderboard.regimes {
-            self.reference(r, &regimes, "leaderboard.regimes", "[[regimes]]")?;
+            self.reference(r, &names.regimes, "leaderboard.regimes", "[[regimes]]")?;
         }
         if s.leaderboard.seeds.is_empty() {
             return Err(self.err(&s.suite.name, "leaderboard.seeds", "list at least one training seed, e.g. seeds = [0]"));
         }
 
+        Ok(())
+    }
+
+    /// The evaluation sets exist with the right split or use, and the quick profile is a scale-down.
+    fn check_metrics(&self, s: &SuiteFile) -> Result<(), ConfigError> {
         let val_domains: BTreeSet<&str> = s.domains.iter().filter(|d| d.split == Split::Val).map(|d| d.name.get_ref().as_str()).collect();
         let shift_domains: BTreeSet<&str> = s.domains.iter().filter(|d| d.split == Split::Shift).map(|d| d.name.get_ref().as_str()).collect();
         if !val_domains.contains(s.metrics.id_domain.get_ref().as_str()) {

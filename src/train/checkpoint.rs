@@ -49,10 +49,7 @@ pub fn save(dir: &Path, model: &impl Trainable, opt: &Sgd, progress: Progress) -
     tensors.insert(STEP.into(), Tensor::new(&[progress.step as i64], &Device::Cpu)?);
     tensors.insert(LOSS_SUM.into(), Tensor::new(&[progress.epoch_loss_sum], &Device::Cpu)?);
     let target = optim_file(dir, progress.step);
-    let tmp = dir.join(format!(".optim.{}.tmp", std::process::id()));
-    candle_core::safetensors::save(&tensors, &tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::File::open(&tmp).and_then(|f| f.sync_all()).with_context(|| format!("cannot flush {}", tmp.display()))?;
-    std::fs::rename(&tmp, &target).with_context(|| format!("cannot move {} into place", target.display()))?;
+    crate::fsutil::write_safetensors(&target, &tensors)?;
     let keep = [model_file(dir, progress.step), target];
     for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
         let path = entry?.path();

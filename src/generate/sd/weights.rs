@@ -421,17 +421,11 @@ impl SimpleBackend for RandomWeights {
 
 /// Writes tensors as one safetensors file (f32, names sorted), atomically.
 pub fn save_safetensors(tensors: &BTreeMap<String, Tensor>, path: &Path) -> Result<()> {
-    let map: HashMap<String, Tensor> = tensors
+    let map: BTreeMap<String, Tensor> = tensors
         .iter()
         .map(|(k, v)| Ok((k.clone(), v.to_dtype(DType::F32)?.to_device(&Device::Cpu)?)))
         .collect::<candle_core::Result<_>>()?;
-    let tmp = path.with_extension("safetensors.partial");
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    candle_core::safetensors::save(&map, &tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot move {} into place", path.display()))?;
-    Ok(())
+    crate::fsutil::write_safetensors(path, &map)
 }
 
 #[cfg(test)]
