@@ -31,6 +31,22 @@ pub fn write_safetensors<'a>(path: &Path, tensors: impl IntoIterator<Item = (&'a
     write_atomic(path, &bytes)
 }
 
+/// The longest name a suite, lock or record value may give a file or folder.
+pub const MAX_NAME_BYTES: usize = 100;
+
+/// `name` if it is safe as one path component derived from a suite, lock or record value:
+/// letters, digits and `-_+.` only, not starting with `.` (so never `..` nor hidden), at most
+/// [`MAX_NAME_BYTES`]. Anything else is refused rather than cleaned up, so two different values
+/// can never land in the same file.
+pub fn checked_name<'a>(name: &'a str, what: &str) -> Result<&'a str> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_NAME_BYTES
+        && !name.starts_with('.')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_+.".contains(c));
+    anyhow::ensure!(ok, "{what} {name:?} cannot name a file: use 1 to {MAX_NAME_BYTES} letters, digits and `-_+.`, not starting with `.`");
+    Ok(name)
+}
+
 /// Hex sha256 of a byte slice.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
@@ -40,6 +56,29 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever the text, an accepted name is one plain component that stays in its folder.
+        #[test]
+        fn accepted_names_are_single_components_inside_the_folder(name in "\\PC{0,120}") {
+            if let Ok(n) = checked_name(&name, "test") {
+                let joined = Path::new("/base").join(n);
+                prop_assert_eq!(joined.parent(), Some(Path::new("/base")));
+                prop_assert!(n != ".." && !n.contains('/') && !n.contains('\\') && n.len() <= MAX_NAME_BYTES);
+            }
+        }
+    }
+
+    #[test]
+    fn traversal_absolute_and_hidden_names_are_refused() {
+        for bad in ["", "..", "../x", "/etc/passwd", "a/b", ".hidden", "a\\b", "sh\u{0}ift", &"x".repeat(101)] {
+            assert!(checked_name(bad, "shift").is_err(), "{bad:?}");
+        }
+        for good in ["v2", "imagenet-r", "real+generated", "gen-val.1"] {
+            assert_eq!(checked_name(good, "shift").unwrap(), good);
+        }
+    }
 
     #[test]
     fn atomic_write_replaces_and_leaves_no_temp_files() {

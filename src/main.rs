@@ -94,6 +94,7 @@ artifact is verified and in place.",
 }
 
 fn main() -> ExitCode {
+    quiet_on_closed_or_full_stdout();
     match real_main() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -101,6 +102,27 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Output to a closed pipe (`shiftbench check | head -1`) ends the process quietly, as Unix
+/// tools do; output to a full disk is one error line and exit status 1. Both would otherwise be
+/// a panic inside `println!`, which is what the standard library does on a failed write.
+fn quiet_on_closed_or_full_stdout() {
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts; Rust's
+    // runtime sets it to "ignore", which turns a closed pipe into a write error.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info.payload().downcast_ref::<String>().map(String::as_str).or_else(|| info.payload().downcast_ref::<&str>().copied()).unwrap_or("");
+        if let Some(cause) = message.strip_prefix("failed printing to stdout: ") {
+            eprintln!("error: cannot write to standard output ({cause}); free some space or redirect it elsewhere");
+            std::process::exit(1);
+        }
+        default(info);
+    }));
 }
 
 fn real_main() -> Result<()> {

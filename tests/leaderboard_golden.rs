@@ -176,3 +176,26 @@ fn records_with_different_protocols_do_not_mix() {
     assert!(err.contains(&odd_name), "{err}");
     assert!(err.contains(&records[0].file_name()), "{err}");
 }
+
+#[test]
+fn a_shift_name_that_is_a_path_never_becomes_a_file_outside_the_folder() {
+    for evil in ["../../escaped", "/tmp/absolute", "sub/dir"] {
+        let mut records = fixture_records();
+        for r in &mut records {
+            for s in &mut r.protocol.shifts {
+                if s == "sketch" {
+                    *s = evil.to_string();
+                }
+            }
+            if r.domain == "sketch" {
+                r.domain = evil.to_string();
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("a/b/results");
+        let err = report::build(&records).and_then(|lb| report::write(&out, &lb)).unwrap_err().to_string();
+        assert!(err.contains("cannot name a file") && err.contains(evil), "{err}");
+        let escaped = |p: &Path| p.with_extension("svg").exists() || p.with_extension("png").exists();
+        assert!(!escaped(&dir.path().join("a/escaped")) && !escaped(Path::new("/tmp/absolute")), "{evil} escaped");
+    }
+}

@@ -626,8 +626,10 @@ pub fn write_plots(dir: &Path, lb: &Leaderboard) -> Result<()> {
     std::fs::create_dir_all(&plots).with_context(|| format!("cannot create {}", plots.display()))?;
     for (i, f) in lb.fits.iter().enumerate() {
         let Some(fig) = figure(lb, i) else { continue };
-        write_atomic(&plots.join(format!("{}.svg", f.shift)), to_svg(&fig).as_bytes())?;
-        write_atomic(&plots.join(format!("{}.png", f.shift)), &to_png(&fig)?)?;
+        // The shift's name comes from the records, which anyone can edit.
+        let name = crate::fsutil::checked_name(&f.shift, "shift name in the records")?;
+        write_atomic(&plots.join(format!("{name}.svg")), to_svg(&fig).as_bytes())?;
+        write_atomic(&plots.join(format!("{name}.png")), &to_png(&fig)?)?;
     }
     Ok(())
 }

@@ -1,0 +1,29 @@
+//! The command line never panics on its own output: a closed pipe ends it quietly, a full disk
+//! is one error line and exit status 1.
+
+use std::process::{Command, Stdio};
+
+fn shiftbench() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_shiftbench"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c
+}
+
+#[test]
+fn a_full_stdout_is_one_error_line_and_exit_1() {
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else { return };
+    let out = shiftbench().args(["check", "suites/shapes.toml"]).stdout(full).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cannot write to standard output") && !stderr.contains("panicked"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    let mut child = shiftbench().args(["--help"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    drop(child.stdout.take()); // the reader goes away before anything is read, like `| head -0`
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked") && out.status.code() != Some(101), "{:?} {stderr}", out.status);
+}
