@@ -23,18 +23,25 @@ pub(crate) fn plan(_n: usize) -> Plan {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn tile<const MR: usize, const NV: usize>(t: &Tile) {
-    if t.cols == NV * 8 {
-        // SAFETY: forwarded contract.
-        unsafe { tile_impl::<MR, NV, false>(t) }
-    } else {
-        // SAFETY: forwarded contract.
-        unsafe { tile_impl::<MR, NV, true>(t) }
+    // Specialised on the two common cases the addressing can exploit: full-width tiles (plain
+    // loads) and A rows adjacent in memory (the weight gradient's transposed column matrix),
+    // where every broadcast is one base pointer plus a constant offset instead of one pointer
+    // register per row (12 of them do not fit in the 16 general registers).
+    let adjacent = t.rsa == 1 && t.rows == MR;
+    // SAFETY (all arms): forwarded contract.
+    unsafe {
+        match (t.cols == NV * 8, adjacent) {
+            (true, true) => tile_impl::<MR, NV, false, true>(t),
+            (true, false) => tile_impl::<MR, NV, false, false>(t),
+            (false, true) => tile_impl::<MR, NV, true, true>(t),
+            (false, false) => tile_impl::<MR, NV, true, false>(t),
+        }
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn tile_impl<const MR: usize, const NV: usize, const MASKED: bool>(t: &Tile) {
+unsafe fn tile_impl<const MR: usize, const NV: usize, const MASKED: bool, const ADJACENT: bool>(t: &Tile) {
     use std::arch::x86_64::*;
     // Lane l of vector v is live when v·8 + l < cols (all ones = live, for vmaskmovps).
     let mut masks = [_mm256_setzero_si256(); NV];
@@ -61,8 +68,9 @@ unsafe fn tile_impl<const MR: usize, const NV: usize, const MASKED: bool>(t: &Ti
             bv[v] = unsafe { if MASKED { _mm256_maskload_ps(b.add(v * 8), masks[v]) } else { _mm256_loadu_ps(b.add(v * 8)) } };
         }
         for i in 0..MR {
-            // SAFETY: element (i, p) of A (or of the repeated last row) is in bounds.
-            let x = _mm256_set1_ps(unsafe { *rows[i].add(off) });
+            // SAFETY: element (i, p) of A (or of the repeated last row) is in bounds; with
+            // ADJACENT, row i starts at a + i.
+            let x = _mm256_set1_ps(unsafe { if ADJACENT { *t.a.add(off + i) } else { *rows[i].add(off) } });
             for v in 0..NV {
                 acc[i][v] = _mm256_fmadd_ps(x, bv[v], acc[i][v]);
             }
