@@ -179,6 +179,9 @@ fn fma_chains(_isa: Isa, _steps: usize) -> f32 {
 /// GFLOP/s of each convolution pass of the reference model (width 32, batch 128, 32 px), the
 /// products alone: the `gemm` crate as called before, and each fixed-order kernel path.
 fn kernel_passes() {
+    // As in training: without it every fresh output buffer is page-faulted in, which costs the
+    // widest product (stage 1's input gradient, 36 MiB) more than its arithmetic.
+    shiftbench::memory::tune_allocator();
     let threads = rayon::current_num_threads();
     let paths = Isa::available();
     let peaks: Vec<String> = paths.iter().filter(|&&i| i != Isa::Scalar).map(|&i| format!("{i} {:.0}", fma_peak_gflops(i))).collect();
@@ -247,8 +250,13 @@ fn kernel_passes() {
 }
 
 fn main() {
-    kernel_passes();
-    if std::env::args().any(|a| a == "kernels") {
+    // `-- kernels`: the per-pass figures only; `-- reference`: the reference model's training
+    // and evaluation rates only (for interleaving with another build's binary).
+    let only = |what: &str| std::env::args().any(|a| a == what);
+    if !only("reference") {
+        kernel_passes();
+    }
+    if only("kernels") {
         return;
     }
     let device = Device::Cpu;
@@ -297,6 +305,9 @@ fn main() {
                 ours_train / torch_train,
                 ours_eval / torch_eval
             );
+        }
+        if only("reference") {
+            return;
         }
     }
 
