@@ -208,7 +208,9 @@ fn kernel_passes() {
         let wt: Vec<f32> = (0..cout * depth).map(|i| w[(i % depth) * cout + i / depth]).collect();
         let dy: Vec<f32> = (0..rows * cout).map(|i| ((i * 31) % 1000) as f32 / 1000.0 - 0.5).collect();
         let flops = 2.0 * (rows * depth * cout) as f64;
-        let passes: [(&str, Box<dyn Fn(Option<Isa>)>); 3] = [
+        // Each pass on the gemm crate (None) or a kernel path.
+        type Pass<'a> = (&'static str, Box<dyn Fn(Option<Isa>) + 'a>);
+        let passes: [Pass; 3] = [
             ("forward", Box::new(|isa| {
                 std::hint::black_box(match isa {
                     None => gemm_matmul(rows, cout, depth, &cols, (depth, 1), &w, (cout, 1)),

@@ -5,10 +5,10 @@
 //! backward arithmetic. Built from primitives, one convolution + batch norm was about a dozen
 //! full-size nodes (the column matrix nine times the activation), and that bookkeeping, not the
 //! matrix products, was half of a training step. Here each stage is one node whose forward and
-//! backward are written out: a convolution is im2col + one GEMM forward and two GEMMs + col2im
-//! backward (the column matrix is kept from the forward pass instead of being a graph node);
-//! batch norm is two passes forward and two backward; the classifier head (pooling + linear)
-//! is one op too.
+//! backward are written out: a convolution is im2col + one matrix product forward and two
+//! products + col2im backward (the column matrix is kept from the forward pass instead of
+//! being a graph node); batch norm is two passes forward and two backward; the classifier head
+//! (pooling + linear) is one op too.
 //!
 //! Every matrix product goes through [`kernels`], whose summation order depends only on the
 //! shapes (not on the CPU model, its caches, instruction set or the thread count).
