@@ -8,12 +8,19 @@
 //! both alike. Each figure is the median of `$SHIFTBENCH_BENCH_RUNS` runs (default 5).
 //!
 //! A last section times the column matrix alone against the candle-primitives path it replaced.
+//!
+//! The first section times each convolution pass of the reference model (forward `cols·W`,
+//! input gradient `dY·Wᵀ`, weight gradient `colsᵀ·dY`, the products alone) on the `gemm` crate,
+//! as the fused op called it before the fixed-order kernels, and on each kernel path this CPU
+//! can run, in GFLOP/s, next to a measured FMA peak. `cargo bench --bench training -- kernels`
+//! runs that section only.
 
 use candle_core::{Device, Tensor, Var};
 use serde::Deserialize;
 use shiftbench::data::procedural::{render_domain, DomainStyle};
 use shiftbench::data::ImageSet;
 use shiftbench::model::im2col::{Geometry, Im2Col};
+use shiftbench::model::kernels::{matmul, matmul_chunked, Isa, View};
 use shiftbench::model::{ResNet, ResNetConfig};
 use shiftbench::eval::predict;
 use shiftbench::train::{train, train_with, Augment, Mix, Schedule, TrainConfig, TrainData, TrainOptions};
@@ -80,7 +87,180 @@ fn shiftbench_run(case: &Case, images: &ImageSet, device: &Device) -> (f64, f64)
     (train_rate, images.len() as f64 / t.elapsed().as_secs_f64())
 }
 
+/// `lhs · rhs` through the `gemm` crate, exactly as `fused::Conv` called it before the
+/// fixed-order kernels: the baseline of the per-pass figures.
+#[allow(clippy::too_many_arguments)]
+fn gemm_matmul(m: usize, n: usize, k: usize, lhs: &[f32], lhs_strides: (usize, usize), rhs: &[f32], rhs_strides: (usize, usize)) -> Vec<f32> {
+    assert!(lhs.len() >= m * k && rhs.len() >= k * n);
+    let threads = candle_core::utils::get_num_threads();
+    let parallelism = if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
+    let mut dst = vec![0f32; m * n];
+    // SAFETY: the operands hold at least m·k and k·n elements at the given strides (checked
+    // above) and dst holds m·n.
+    unsafe {
+        gemm::gemm(
+            m, n, k,
+            dst.as_mut_ptr(), 1, n as isize, false,
+            lhs.as_ptr(), lhs_strides.1 as isize, lhs_strides.0 as isize,
+            rhs.as_ptr(), rhs_strides.1 as isize, rhs_strides.0 as isize,
+            0.0, 1.0, false, false, false, parallelism,
+        );
+    }
+    dst
+}
+
+/// Best-of-`reps` seconds of `f` after one warm-up call.
+fn best_time(reps: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    (0..reps)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// FMA throughput of one thread in GFLOP/s: 16 independent vector chains (enough to hide the
+/// FMA latency on two pipes), no memory traffic. The ceiling the products are measured against.
+fn fma_peak_gflops(isa: Isa) -> f64 {
+    const STEPS: usize = 20_000_000;
+    let lanes = match isa {
+        Isa::Scalar => return f64::NAN,
+        Isa::Avx2 => 8.0,
+        Isa::Avx512 => 16.0,
+    };
+    let seconds = best_time(3, || {
+        std::hint::black_box(fma_chains(isa, STEPS));
+    });
+    16.0 * lanes * 2.0 * STEPS as f64 / seconds / 1e9
+}
+
+#[cfg(target_arch = "x86_64")]
+fn fma_chains(isa: Isa, steps: usize) -> f32 {
+    use std::arch::x86_64::*;
+    #[target_feature(enable = "avx2,fma")]
+    fn avx2(steps: usize) -> f32 {
+        let (x, y) = (_mm256_set1_ps(0.999_999), _mm256_set1_ps(1e-7));
+        let mut acc = [_mm256_set1_ps(1.0); 16];
+        for _ in 0..steps {
+            for a in acc.iter_mut() {
+                *a = _mm256_fmadd_ps(*a, x, y);
+            }
+        }
+        acc.iter().map(|&a| _mm256_cvtss_f32(a)).sum()
+    }
+    #[target_feature(enable = "avx512f")]
+    fn avx512(steps: usize) -> f32 {
+        let (x, y) = (_mm512_set1_ps(0.999_999), _mm512_set1_ps(1e-7));
+        let mut acc = [_mm512_set1_ps(1.0); 16];
+        for _ in 0..steps {
+            for a in acc.iter_mut() {
+                *a = _mm512_fmadd_ps(*a, x, y);
+            }
+        }
+        acc.iter().map(|&a| _mm512_cvtss_f32(a)).sum()
+    }
+    assert!(isa.is_available());
+    // SAFETY: the CPU supports the features (checked just above).
+    unsafe {
+        match isa {
+            Isa::Avx2 => avx2(steps),
+            _ => avx512(steps),
+        }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn fma_chains(_isa: Isa, _steps: usize) -> f32 {
+    f32::NAN
+}
+
+/// GFLOP/s of each convolution pass of the reference model (width 32, batch 128, 32 px), the
+/// products alone: the `gemm` crate as called before, and each fixed-order kernel path.
+fn kernel_passes() {
+    // As in training: without it every fresh output buffer is page-faulted in, which costs the
+    // widest product (stage 1's input gradient, 36 MiB) more than its arithmetic.
+    shiftbench::memory::tune_allocator();
+    let threads = rayon::current_num_threads();
+    let paths = Isa::available();
+    let peaks: Vec<String> = paths.iter().filter(|&&i| i != Isa::Scalar).map(|&i| format!("{i} {:.0}", fma_peak_gflops(i))).collect();
+    println!("FMA peak of one thread (measured, GFLOP/s): {}; {threads} threads", peaks.join(", "));
+    // (name, rows = batch·Ho·Wo, depth = k·k·cin, cout)
+    let layers = [
+        ("stem 3x3/2 3->32 @16", 128 * 16 * 16, 27, 32),
+        ("stage1 3x3 32->32 @16", 128 * 16 * 16, 288, 32),
+        ("stage2 3x3/2 32->64 @8", 128 * 8 * 8, 288, 64),
+        ("stage2 3x3 64->64 @8", 128 * 8 * 8, 576, 64),
+        ("stage2 1x1/2 32->64 @8", 128 * 8 * 8, 32, 64),
+        ("stage3 3x3/2 64->128 @4", 128 * 4 * 4, 576, 128),
+        ("stage3 3x3 128->128 @4", 128 * 4 * 4, 1152, 128),
+        ("stage3 1x1/2 64->128 @4", 128 * 4 * 4, 64, 128),
+    ];
+    let reps = 5;
+    let mut totals = vec![0f64; 1 + paths.len()];
+    let mut flops_total = 0f64;
+    let shown = |v: &[f64]| v.iter().map(|g| format!("{g:>6.1}")).collect::<Vec<_>>().join(" ");
+    println!("GFLOP/s per pass: gemm crate | {}", paths.iter().map(|i| format!("{i:>6}")).collect::<Vec<_>>().join(" "));
+    for (name, rows, depth, cout) in layers {
+        let cols: Vec<f32> = (0..rows * depth).map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5).collect();
+        let w: Vec<f32> = (0..depth * cout).map(|i| ((i * 104_729) % 1000) as f32 / 1000.0 - 0.5).collect();
+        let wt: Vec<f32> = (0..cout * depth).map(|i| w[(i % depth) * cout + i / depth]).collect();
+        let dy: Vec<f32> = (0..rows * cout).map(|i| ((i * 31) % 1000) as f32 / 1000.0 - 0.5).collect();
+        let flops = 2.0 * (rows * depth * cout) as f64;
+        // Each pass on the gemm crate (None) or a kernel path.
+        type Pass<'a> = (&'static str, Box<dyn Fn(Option<Isa>) + 'a>);
+        let passes: [Pass; 3] = [
+            ("forward", Box::new(|isa| {
+                std::hint::black_box(match isa {
+                    None => gemm_matmul(rows, cout, depth, &cols, (depth, 1), &w, (cout, 1)),
+                    Some(isa) => matmul(isa, rows, cout, depth, View::rows(&cols, depth), &w, cout),
+                });
+            })),
+            ("input grad", Box::new(|isa| {
+                std::hint::black_box(match isa {
+                    None => gemm_matmul(rows, depth, cout, &dy, (cout, 1), &w, (1, cout)),
+                    Some(isa) => matmul(isa, rows, depth, cout, View::rows(&dy, cout), &wt, depth),
+                });
+            })),
+            ("weight grad", Box::new(|isa| {
+                std::hint::black_box(match isa {
+                    None => gemm_matmul(depth, cout, rows, &cols, (1, depth), &dy, (cout, 1)),
+                    Some(isa) => matmul_chunked(isa, depth, cout, rows, View::transposed(&cols, depth), &dy, cout),
+                });
+            })),
+        ];
+        for (pass, f) in &passes {
+            let mut row = vec![flops / best_time(reps, || f(None)) / 1e9];
+            for &isa in &paths {
+                // The scalar path calls libm's fmaf per multiply-add: time it once, briefly.
+                let r = if isa == Isa::Scalar { 1 } else { reps };
+                row.push(flops / best_time(r, || f(Some(isa))) / 1e9);
+            }
+            for (t, g) in totals.iter_mut().zip(&row) {
+                *t += flops / (g * 1e9);
+            }
+            flops_total += flops;
+            println!("  {name:<24} {pass:<11} {}", shown(&row));
+        }
+    }
+    let overall: Vec<f64> = totals.iter().map(|t| flops_total / t / 1e9).collect();
+    println!("  {:<36} {}", "all passes (time-weighted)", shown(&overall));
+    for (isa, g) in paths.iter().zip(&overall[1..]) {
+        println!("  {isa} / gemm crate, all passes: {:.2}", g / overall[0]);
+    }
+}
+
 fn main() {
+    // `-- kernels`: the per-pass figures only; `-- reference`: the reference model's training
+    // and evaluation rates only (for interleaving with another build's binary).
+    let only = |what: &str| std::env::args().any(|a| a == what);
+    if !only("reference") {
+        kernel_passes();
+    }
+    if only("kernels") {
+        return;
+    }
     let device = Device::Cpu;
     let runs: usize = std::env::var("SHIFTBENCH_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
@@ -127,6 +307,9 @@ fn main() {
                 ours_train / torch_train,
                 ours_eval / torch_eval
             );
+        }
+        if only("reference") {
+            return;
         }
     }
 

@@ -5,15 +5,19 @@
 //! backward arithmetic. Built from primitives, one convolution + batch norm was about a dozen
 //! full-size nodes (the column matrix nine times the activation), and that bookkeeping, not the
 //! matrix products, was half of a training step. Here each stage is one node whose forward and
-//! backward are written out: a convolution is im2col + one GEMM forward and two GEMMs + col2im
-//! backward (the column matrix is kept from the forward pass instead of being a graph node);
-//! batch norm is two passes forward and two backward.
+//! backward are written out: a convolution is im2col + one matrix product forward and two
+//! products + col2im backward (the column matrix is kept from the forward pass instead of
+//! being a graph node); batch norm is two passes forward and two backward; the classifier head
+//! (pooling + linear) is one op too.
+//!
+//! Every matrix product goes through [`kernels`], whose summation order depends only on the
+//! shapes (not on the CPU model, its caches, instruction set or the thread count).
 //!
 //! Reductions run over fixed-size row blocks whose partial sums (in f64) are combined in block
-//! order, and GEMM does not split its inner dimension across threads, so results do not depend
-//! on the number of threads.
+//! order, so results do not depend on the number of threads either.
 
 use super::im2col::{col2im, contiguous_f32, im2col, Geometry};
+use super::kernels::{self, Isa, View};
 use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Storage, Tensor};
 use rayon::prelude::*;
 use std::sync::{Arc, Mutex};
@@ -30,28 +34,23 @@ fn with_f32<R>(t: &Tensor, what: &str, f: impl FnOnce(&[f32]) -> R) -> Result<R>
     Ok(f(contiguous_f32(cpu, layout, what)?))
 }
 
-/// `lhs · rhs` as a new row-major `(m, n)` matrix; each operand is given with its
-/// (row stride, column stride), so transposes cost nothing.
-#[allow(clippy::too_many_arguments)]
-fn matmul(m: usize, n: usize, k: usize, lhs: &[f32], lhs_strides: (usize, usize), rhs: &[f32], rhs_strides: (usize, usize)) -> Vec<f32> {
-    assert!(lhs.len() >= m * k && rhs.len() >= k * n, "matmul operands smaller than their shapes");
-    let threads = candle_core::utils::get_num_threads();
-    let parallelism = if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
-    let mut dst = Vec::<f32>::with_capacity(m * n);
-    // SAFETY: the operands hold at least m·k and k·n elements at the given strides (checked
-    // above); with `read_dst = false` gemm writes every element of the m·n destination and reads
-    // none, so the length can be set afterwards.
-    unsafe {
-        gemm::gemm(
-            m, n, k,
-            dst.as_mut_ptr(), 1, n as isize, false,
-            lhs.as_ptr(), lhs_strides.1 as isize, lhs_strides.0 as isize,
-            rhs.as_ptr(), rhs_strides.1 as isize, rhs_strides.0 as isize,
-            0.0, 1.0, false, false, false, parallelism,
-        );
-        dst.set_len(m * n);
+/// The kernel path for this thread's products (see [`kernels`]); the error names a bad
+/// `SHIFTBENCH_KERNELS`.
+fn isa() -> Result<Isa> {
+    kernels::current().map_err(candle_core::Error::msg)
+}
+
+/// The `(cols, rows)` transpose of a row-major `(rows, cols)` matrix: the input gradients need
+/// the weight with the reduction (output channels) as rows, and the kernels vectorise along a
+/// contiguous right-hand row. A weight is small next to the activations.
+fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0f32; x.len()];
+    for (r, row) in x.chunks_exact(cols).enumerate() {
+        for (c, &v) in row.iter().enumerate() {
+            t[c * rows + r] = v;
+        }
     }
-    dst
+    t
 }
 
 /// Convolution of a batch of NHWC images with a `(k·k·cin, cout)` weight, padding `k/2`, no
@@ -97,8 +96,9 @@ impl CustomOp2 for Conv {
         if wr != depth {
             bail!("conv-nhwc: weight has {wr} rows, a {}x{} kernel over {} channels needs {depth}", g.kernel, g.kernel, g.channels);
         }
+        let isa = isa()?;
         let cols = if g.kernel == 1 && g.stride == 1 { x.to_vec() } else { im2col(&g, x) };
-        let y = matmul(rows, cout, depth, &cols, (depth, 1), w, (cout, 1));
+        let y = kernels::matmul(isa, rows, cout, depth, View::rows(&cols, depth), w, cout);
         *self.cols.lock().unwrap() = Some(cols);
         Ok((CpuStorage::F32(y), Shape::from((rows, cout))))
     }
@@ -107,16 +107,18 @@ impl CustomOp2 for Conv {
         let g = self.geometry(x.layout())?;
         let (rows, depth) = (g.batch * g.out_height() * g.out_width(), g.kernel * g.kernel * g.channels);
         let cout = w.dim(1)?;
+        let isa = isa()?;
         let cols = match self.cols.lock().unwrap().take() {
             Some(cols) => cols,
             None => with_f32(x, self.name(), |x| im2col(&g, x))?, // a second backward pass
         };
-        // dW = colsᵀ · dY; dX = col2im(dY · Wᵀ), skipped when nothing upstream needs it (the
-        // network's input image).
-        let dw = with_f32(grad, self.name(), |dy| matmul(depth, cout, rows, &cols, (1, depth), dy, (cout, 1)))?;
+        // dW = colsᵀ · dY, a reduction over batch × pixels (chunked, see `kernels`);
+        // dX = col2im(dY · Wᵀ), skipped when nothing upstream needs it (the network's input).
+        let dw = with_f32(grad, self.name(), |dy| kernels::matmul_chunked(isa, depth, cout, rows, View::transposed(&cols, depth), dy, cout))?;
         let dw = Tensor::from_vec(dw, (depth, cout), w.device())?;
         let dx = if x.track_op() {
-            let dcols = with_f32(grad, self.name(), |dy| with_f32(w, self.name(), |w| matmul(rows, depth, cout, dy, (cout, 1), w, (1, cout))))??;
+            let wt = with_f32(w, self.name(), |w| transpose(w, depth, cout))?;
+            let dcols = with_f32(grad, self.name(), |dy| kernels::matmul(isa, rows, depth, cout, View::rows(dy, cout), &wt, depth))?;
             let dx = if g.kernel == 1 && g.stride == 1 { dcols } else { col2im(&g, &dcols) };
             Some(Tensor::from_vec(dx, x.shape(), x.device())?)
         } else {
@@ -334,6 +336,105 @@ impl CustomOp2 for AddRelu {
         })??;
         let masked = Tensor::from_vec(masked, res.shape(), res.device())?;
         Ok((a.track_op().then(|| masked.clone()), b.track_op().then_some(masked)))
+    }
+}
+
+/// The classifier head: global average pooling of a `(B·H·W, C)` activation holding `images`,
+/// then `pooled · W + b` for a `(C, classes)` weight and `(classes)` bias. One op so that the
+/// CPU path's last product goes through [`kernels`] too (candle's matmul is the `gemm` crate,
+/// whose summation order depends on the CPU) and candle adds no nodes for the pooling.
+///
+/// Fixed order: `pooled[b, c]` is the sequential f32 sum over the image's pixels, divided by
+/// their count; a logit is one FMA chain over channels plus the bias; the bias gradient is the
+/// sequential sum over the batch.
+pub struct Head {
+    /// Batch size, height and width of the images the activation holds.
+    pub images: (usize, usize, usize),
+}
+
+impl Head {
+    /// `(B, C)` pooled features of a contiguous `(B·H·W, C)` activation.
+    fn pool(&self, h: &[f32]) -> Result<(Vec<f32>, usize)> {
+        let (batch, height, width) = self.images;
+        let pixels = height * width;
+        if batch * pixels == 0 || h.len() % (batch * pixels) != 0 {
+            bail!("head: {} values do not form {batch} images of {height}x{width}", h.len());
+        }
+        let c = h.len() / (batch * pixels);
+        let mut pooled = vec![0f32; batch * c];
+        for (out, image) in pooled.chunks_exact_mut(c).zip(h.chunks_exact(pixels * c)) {
+            for pixel in image.chunks_exact(c) {
+                for (o, &v) in out.iter_mut().zip(pixel) {
+                    *o += v;
+                }
+            }
+            for o in out.iter_mut() {
+                *o /= pixels as f32;
+            }
+        }
+        Ok((pooled, c))
+    }
+}
+
+impl CustomOp3 for Head {
+    fn name(&self) -> &'static str {
+        "pool-linear"
+    }
+
+    fn cpu_fwd(&self, hs: &CpuStorage, hl: &Layout, ws: &CpuStorage, wl: &Layout, bs: &CpuStorage, bl: &Layout) -> Result<(CpuStorage, Shape)> {
+        let isa = isa()?;
+        let (pooled, c) = self.pool(contiguous_f32(hs, hl, self.name())?)?;
+        let (wc, classes) = wl.shape().dims2()?;
+        let bias = contiguous_f32(bs, bl, self.name())?;
+        if wc != c || bias.len() != classes {
+            bail!("head: {c} features, a ({wc}, {classes}) weight and {} biases", bias.len());
+        }
+        let batch = self.images.0;
+        let mut y = kernels::matmul(isa, batch, classes, c, View::rows(&pooled, c), contiguous_f32(ws, wl, self.name())?, classes);
+        for row in y.chunks_exact_mut(classes) {
+            for (v, &b) in row.iter_mut().zip(bias) {
+                *v += b;
+            }
+        }
+        Ok((CpuStorage::F32(y), Shape::from((batch, classes))))
+    }
+
+    fn bwd(&self, h: &Tensor, w: &Tensor, bias: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let isa = isa()?;
+        let (pooled, c) = with_f32(h, self.name(), |h| self.pool(h))??;
+        let classes = w.dim(1)?;
+        let batch = self.images.0;
+        let (dh, dw, db) = with_f32(grad, self.name(), |g| -> Result<_> {
+            let dw = kernels::matmul_chunked(isa, c, classes, batch, View::transposed(&pooled, c), g, classes);
+            let mut db = vec![0f32; classes];
+            for row in g.chunks_exact(classes) {
+                for (d, &v) in db.iter_mut().zip(row) {
+                    *d += v;
+                }
+            }
+            let dh = if h.track_op() {
+                let wt = with_f32(w, self.name(), |w| transpose(w, c, classes))?;
+                let dpooled = kernels::matmul(isa, batch, c, classes, View::rows(g, classes), &wt, c);
+                let pixels = self.images.1 * self.images.2;
+                let mut dh = Vec::with_capacity(batch * pixels * c);
+                for row in dpooled.chunks_exact(c) {
+                    let spread: Vec<f32> = row.iter().map(|&v| v / pixels as f32).collect();
+                    for _ in 0..pixels {
+                        dh.extend_from_slice(&spread);
+                    }
+                }
+                Some(dh)
+            } else {
+                None
+            };
+            Ok((dh, dw, db))
+        })??;
+        let dev = h.device();
+        Ok((
+            dh.map(|dh| Tensor::from_vec(dh, h.shape(), dev)).transpose()?,
+            Some(Tensor::from_vec(dw, (c, classes), dev)?),
+            Some(Tensor::from_vec(db, classes, bias.device())?),
+        ))
     }
 }
 

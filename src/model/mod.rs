@@ -1,15 +1,18 @@
 //! Classifiers: residual networks on candle, from the suite's small model to torchvision's
 //! ResNet-18/34/50, with seeded initialisation and torchvision-compatible checkpoints.
 //!
-//! Tensors are channel-last (NHWC). Convolutions are im2col + GEMM ([`conv`], [`im2col`]),
-//! max pooling is our own op with a correct overlapping-window gradient ([`pool`]), shapes live
-//! in [`arch`], the networks in [`resnet`], checkpoints in [`torchvision`].
+//! Tensors are channel-last (NHWC). Convolutions are im2col + matrix products ([`conv`],
+//! [`im2col`]); on the CPU the products are our own fixed-order [`kernels`], so results do not
+//! depend on the CPU model. Max pooling is our own op with a correct overlapping-window gradient
+//! ([`pool`]), shapes live in [`arch`], the networks in [`resnet`], checkpoints in
+//! [`torchvision`].
 
 pub mod arch;
 mod classifier;
 mod conv;
 pub mod fused;
 pub mod im2col;
+pub mod kernels;
 pub mod pool;
 pub mod resnet;
 pub mod torchvision;

@@ -159,9 +159,7 @@ impl ResNet {
             h = y.apply_op2(&identity, fused::AddRelu)?;
             images = at;
         }
-        let c = h.dim(1)?;
-        let pooled = h.reshape((images.0, images.1 * images.2, c))?.mean(1)?; // (B, C)
-        Ok(pooled.matmul(self.fc_weight.as_tensor())?.broadcast_add(self.fc_bias.as_tensor())?)
+        Ok(h.apply_op3(self.fc_weight.as_tensor(), self.fc_bias.as_tensor(), fused::Head { images })?)
     }
 
     /// The device-independent path from candle primitives (and the fused path's reference).
