@@ -5,7 +5,8 @@
 //! Compatibility rule: a key only gains a field when that field differs from the behaviour the
 //! key had before the field existed (options added after the first release enter only when set),
 //! so results made by an older harness keep their keys. serde_json sorts object keys, so the
-//! order in which fields are written here does not matter.
+//! order in which fields are written here does not matter. `kernels` entered when the CPU
+//! products became our own fixed-order kernels: every weight trained before is another weight.
 
 use crate::data::procedural::DomainStyle;
 use crate::plan::{GeneratedSetPlan, Job};
@@ -45,6 +46,7 @@ pub fn train_job<'a>(job: &Job, dataset: impl Fn(&str) -> &'a Value) -> Value {
     let c = &job.config;
     let mut key = json!({
         "harness": crate::HARNESS_VERSION,
+        "kernels": crate::model::kernels::ARITHMETIC,
         "model": job.model.key(),
         "train_sets": job.train_sets.iter().map(|s| dataset(s)).collect::<Vec<_>>(),
         "train_fraction": job.train_fraction,

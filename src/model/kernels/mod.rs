@@ -94,6 +94,11 @@ use std::sync::OnceLock;
 /// 288 KiB) while the per-chunk additions stay negligible (one per output per 256 FMAs).
 pub const CHUNK: usize = 256;
 
+/// Names the arithmetic of these products in cache keys: weights trained before them (with the
+/// `gemm` crate's CPU-dependent order) or with another summation contract are other weights.
+/// Bump it whenever a change here changes any output bit.
+pub const ARITHMETIC: &str = "fixed-order-fma-v1";
+
 /// The environment variable forcing a path: `scalar`, `avx2` or `avx512`.
 pub const ENV: &str = "SHIFTBENCH_KERNELS";
 
