@@ -75,7 +75,7 @@ impl Conv {
         let (batch, height, width) = self.images;
         let pixels = batch * height * width;
         let elems = x.shape().elem_count();
-        if pixels == 0 || elems % pixels != 0 {
+        if pixels == 0 || !elems.is_multiple_of(pixels) {
             bail!("conv-nhwc: {elems} input values do not form {batch} images of {height}x{width}");
         }
         Ok(Geometry::same_padding(batch, height, width, elems / pixels, self.kernel, self.stride))
@@ -357,7 +357,7 @@ impl Head {
     fn pool(&self, h: &[f32]) -> Result<(Vec<f32>, usize)> {
         let (batch, height, width) = self.images;
         let pixels = height * width;
-        if batch * pixels == 0 || h.len() % (batch * pixels) != 0 {
+        if batch * pixels == 0 || !h.len().is_multiple_of(batch * pixels) {
             bail!("head: {} values do not form {batch} images of {height}x{width}", h.len());
         }
         let c = h.len() / (batch * pixels);

@@ -12,7 +12,7 @@ use super::Plan;
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn plan(n: usize) -> Plan {
     // 32-wide tiles when a 64-wide one would be at most half used at the edge (288 = 9 × 32).
-    if n <= 32 || (n % 64 != 0 && n % 64 <= 32) {
+    if n <= 32 || (!n.is_multiple_of(64) && n % 64 <= 32) {
         Plan { mr: 12, nr: 32, tile: tile::<12, 2> }
     } else {
         Plan { mr: 6, nr: 64, tile: tile::<6, 4> }

@@ -75,8 +75,9 @@
 //! # Speed
 //!
 //! Measured on a 2-core AMD EPYC (Zen 5) with `cargo bench --bench training -- kernels`: over
-//! the reference model's convolution passes the AVX-512 path runs at about 2× the `gemm`
-//! crate's GFLOP/s and AVX2 at about 1.1–1.2×. The narrow stage-1 forward pass (n = 32) stays
+//! the reference model's convolution passes (time-weighted) the AVX-512 path ran at 1.6–2.3×
+//! the `gemm` crate's GFLOP/s and AVX2 at 1.0–1.3× (five runs on a machine shared with other
+//! builds; the spread is that noise). The narrow stage-1 forward pass (n = 32) stays
 //! below the others because it streams the 9×-activation column matrix from memory (16 flops
 //! per byte of it); a direct convolution that reads the activation itself is the next step.
 
