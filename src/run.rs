@@ -100,34 +100,47 @@ fn run_in_parallel(ctx: &JobContext, order: &[usize], workers: usize) -> Result<
     let next = AtomicUsize::new(0);
     let first_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
     let failed = || first_error.lock().map_or(true, |e| e.is_some());
+    let threads = workers.max(1).min(jobs.len().max(1));
+    let work = || loop {
+        if failed() {
+            return;
+        }
+        let Some(&i) = order.get(next.fetch_add(1, Ordering::SeqCst)) else { return };
+        let outcome = ctx.run_job(&jobs[i]);
+        let Ok(mut s) = summary.lock() else { return };
+        match outcome {
+            Ok(JobOutcome::Skipped) => s.skipped += 1,
+            Ok(JobOutcome::Evaluated(n)) => {
+                s.evaluated_from_checkpoint += 1;
+                s.records_written += n
+            }
+            Ok(JobOutcome::Trained { records, resumed }) => {
+                s.trained += 1;
+                s.resumed_mid_training += resumed as usize;
+                s.records_written += records
+            }
+            Err(e) => {
+                if let Ok(mut slot) = first_error.lock() {
+                    slot.get_or_insert(e.context(format!("job {} / {} / seed {}", jobs[i].name, jobs[i].regime, jobs[i].seed)));
+                }
+                return;
+            }
+        }
+        overall.inc(1);
+    };
     std::thread::scope(|scope| {
-        for _ in 0..workers.max(1).min(jobs.len().max(1)) {
-            scope.spawn(|| loop {
-                if failed() {
-                    return;
+        for _ in 0..threads {
+            scope.spawn(|| {
+                if threads == 1 {
+                    return work();
                 }
-                let Some(&i) = order.get(next.fetch_add(1, Ordering::SeqCst)) else { return };
-                let outcome = ctx.run_job(&jobs[i]);
-                let Ok(mut s) = summary.lock() else { return };
-                match outcome {
-                    Ok(JobOutcome::Skipped) => s.skipped += 1,
-                    Ok(JobOutcome::Evaluated(n)) => {
-                        s.evaluated_from_checkpoint += 1;
-                        s.records_written += n
-                    }
-                    Ok(JobOutcome::Trained { records, resumed }) => {
-                        s.trained += 1;
-                        s.resumed_mid_training += resumed as usize;
-                        s.records_written += records
-                    }
-                    Err(e) => {
-                        if let Ok(mut slot) = first_error.lock() {
-                            slot.get_or_insert(e.context(format!("job {} / {} / seed {}", jobs[i].name, jobs[i].regime, jobs[i].seed)));
-                        }
-                        return;
-                    }
+                // Side by side, each job gets a rayon pool of its own: sharing the global pool
+                // (one thread when jobs run in parallel) made every job's products queue on the
+                // same thread, and two jobs ran at the speed of one (measured: 1.03 cores busy).
+                match rayon::ThreadPoolBuilder::new().num_threads(1).build() {
+                    Ok(pool) => pool.install(&work),
+                    Err(_) => work(),
                 }
-                overall.inc(1);
             });
         }
     });
