@@ -26,6 +26,7 @@ pub mod csvfmt;
 pub mod data;
 pub mod eval;
 pub mod fetch;
+pub mod folder;
 pub mod fsutil;
 pub mod generate;
 pub mod keys;

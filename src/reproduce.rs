@@ -1,48 +1,19 @@
 //! Reproduction: re-run the suite behind a published results folder and compare, record by
 //! record and file by file, what comes out with what was published.
 //!
-//! A results folder names what made it: `run.json` (the [`RunManifest`] every `run` writes:
+//! A results folder names what made it: `run.json` (the [`crate::folder::RunManifest`] every `run` writes:
 //! suite name and sha256, suite seed, profile) and the records' provenance. The suite file is
 //! found by its sha256, so an edited suite is never mistaken for the published one. Two folders
 //! agree when every record is equal and every leaderboard file is byte-identical, with one
 //! exception: the git revision the binary was built from, which differs between any two
 //! checkouts that have the same code.
 
+use crate::folder::{RunManifest, MANIFEST_FILE};
 use crate::record::RunRecord;
 use anyhow::{bail, Context, Result};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-/// File in a results folder that says which suite, seed and profile made it.
-pub const MANIFEST_FILE: &str = "run.json";
-
-/// What made a results folder.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RunManifest {
-    pub suite: String,
-    /// sha256 of the suite file's bytes.
-    pub suite_hash: String,
-    /// The suite seed in force (`--seed` or the suite's own).
-    pub seed: u64,
-    pub quick: bool,
-}
-
-impl RunManifest {
-    pub fn read(dir: &Path) -> Result<RunManifest> {
-        let path = dir.join(MANIFEST_FILE);
-        let bytes = std::fs::read(&path)
-            .with_context(|| format!("{} has no {MANIFEST_FILE}, so it does not say which suite and seed made it; only folders written by `shiftbench run` can be reproduced", dir.display()))?;
-        serde_json::from_slice(&bytes).with_context(|| format!("{} is not a run manifest; restore it from version control", path.display()))
-    }
-
-    pub fn write(&self, dir: &Path) -> Result<()> {
-        let mut text = serde_json::to_string_pretty(self)?;
-        text.push('\n');
-        crate::fsutil::write_atomic(&dir.join(MANIFEST_FILE), text.as_bytes())
-    }
-}
 
 /// The suite file among `candidates` whose bytes hash to `hash`.
 pub fn find_suite(hash: &str, candidates: &[PathBuf]) -> Option<PathBuf> {

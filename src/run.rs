@@ -55,7 +55,8 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunSummary> {
     let config = &suite.config;
     let plan = Plan::new(config, opts.seed.unwrap_or(config.seed), opts.quick);
     let work = opts.out.join("work");
-    crate::reproduce::RunManifest { suite: suite.name().to_string(), suite_hash: suite.hash.clone(), seed: plan.seed, quick: opts.quick }.write(&opts.out)?;
+    let manifest = crate::folder::RunManifest { suite: suite.name().to_string(), suite_hash: suite.hash.clone(), seed: plan.seed, quick: opts.quick };
+    let _owner = crate::folder::claim(&opts.out, &manifest)?;
     let lock = Path::new(crate::fetch::lock::LOCK_FILE);
     // Stable Diffusion weights are located and hashed before any work, so a missing file is the
     // first thing a user sees, not an error after hours of rendering.

@@ -240,3 +240,22 @@ fn reproduce_passes_on_its_own_output_and_names_every_tampered_count_and_file() 
     assert!(String::from_utf8_lossy(&missing.stderr).contains(&"0".repeat(64)));
     assert!(!missing.status.success());
 }
+
+#[test]
+fn a_results_folder_belongs_to_one_suite_seed_and_profile_and_one_run_at_a_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let opts = |seed: Option<u64>, quick: bool| RunOptions { out: out.clone(), seed, quick, jobs: 1, weights: None };
+    // A folder being written by another run is refused, before any work.
+    let manifest = shiftbench::folder::RunManifest { suite: "shapes".into(), suite_hash: shapes().hash, seed: 0, quick: true };
+    let held = shiftbench::folder::claim(&out, &manifest).unwrap();
+    let err = run_suite(&shapes(), &opts(None, true)).unwrap_err().to_string();
+    assert!(err.contains("another shiftbench run is writing into") && err.contains("--out"), "{err}");
+    drop(held);
+    // The folder now belongs to (shapes, seed 0, quick): another seed or the full profile is refused.
+    for (seed, quick) in [(Some(1), true), (None, false)] {
+        let err = run_suite(&shapes(), &opts(seed, quick)).unwrap_err().to_string();
+        assert!(err.contains("holds the results of suite `shapes`") && err.contains("pass a new --out"), "{err}");
+    }
+    assert!(!out.join("records").exists(), "nothing was written by the refused runs");
+}

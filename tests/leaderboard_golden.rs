@@ -199,3 +199,13 @@ fn a_shift_name_that_is_a_path_never_becomes_a_file_outside_the_folder() {
         assert!(!escaped(&dir.path().join("a/escaped")) && !escaped(Path::new("/tmp/absolute")), "{evil} escaped");
     }
 }
+
+#[test]
+fn records_of_two_suites_never_make_one_leaderboard() {
+    let mut records = fixture_records();
+    let odd = records.iter_mut().find(|r| r.role == Role::Entry && r.domain == "v2").unwrap();
+    odd.provenance.suite_hash = "f".repeat(64);
+    let odd_name = odd.file_name();
+    let err = report::build(&records).unwrap_err().to_string();
+    assert!(err.contains("records of two suites") && err.contains(&odd_name) && err.contains(&"f".repeat(64)), "{err}");
+}

@@ -1,7 +1,8 @@
 //! `shiftbench reproduce`: re-run a published results folder and compare.
 
 use anyhow::{bail, Result};
-use shiftbench::reproduce::{check_manifest, compare, find_suite, suite_files, RunManifest};
+use shiftbench::folder::RunManifest;
+use shiftbench::reproduce::{check_manifest, compare, find_suite, suite_files};
 use shiftbench::run::{run_suite, RunOptions};
 use shiftbench::suite::Suite;
 use std::path::{Path, PathBuf};

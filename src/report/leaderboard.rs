@@ -102,6 +102,7 @@ pub struct Leaderboard {
 /// does not name are ignored.
 pub fn build(records: &[RunRecord]) -> Result<Leaderboard> {
     let protocol = common_protocol(records)?;
+    one_suite(records)?;
     let transform: Transform = protocol
         .transform
         .parse()
@@ -119,6 +120,19 @@ pub fn build(records: &[RunRecord]) -> Result<Leaderboard> {
     let fits_csv = fits_to_csv(&fits, &protocol, transform)?;
     let leaderboard_csv = rows_to_csv(&rows, &protocol)?;
     Ok(Leaderboard { protocol, transform, fits, rows, fits_csv, leaderboard_csv })
+}
+
+/// Records of one suite file only: rows of another suite (other epochs, other data) would sit in
+/// the same table and look comparable. Shards of one suite share its hash and still merge.
+fn one_suite(records: &[RunRecord]) -> Result<()> {
+    let Some(first) = records.first() else { return Ok(()) };
+    if let Some(other) = records.iter().find(|r| r.provenance.suite_hash != first.provenance.suite_hash || r.suite != first.suite) {
+        bail!(
+            "records of two suites in one folder: {} (suite `{}`, sha256 {}) and {} (suite `{}`, sha256 {}); a leaderboard is built from one suite's records — move the other suite's records into their own results folder",
+            first.file_name(), first.suite, first.provenance.suite_hash, other.file_name(), other.suite, other.provenance.suite_hash
+        );
+    }
+    Ok(())
 }
 
 /// The protocol every record carries, or an error naming two records that disagree.
