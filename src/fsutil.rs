@@ -34,16 +34,18 @@ pub fn write_safetensors<'a>(path: &Path, tensors: impl IntoIterator<Item = (&'a
 /// The longest name a suite, lock or record value may give a file or folder.
 pub const MAX_NAME_BYTES: usize = 100;
 
+/// Whether `name` is made of the characters a file name from a suite, lock or record may have:
+/// non-empty, letters, digits and `-_+.` only, not starting with `.` (so never `..` nor hidden).
+pub fn has_name_characters(name: &str) -> bool {
+    !name.is_empty() && !name.starts_with('.') && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_+.".contains(c))
+}
+
 /// `name` if it is safe as one path component derived from a suite, lock or record value:
 /// letters, digits and `-_+.` only, not starting with `.` (so never `..` nor hidden), at most
 /// [`MAX_NAME_BYTES`]. Anything else is refused rather than cleaned up, so two different values
 /// can never land in the same file.
 pub fn checked_name<'a>(name: &'a str, what: &str) -> Result<&'a str> {
-    let ok = !name.is_empty()
-        && name.len() <= MAX_NAME_BYTES
-        && !name.starts_with('.')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_+.".contains(c));
-    anyhow::ensure!(ok, "{what} {name:?} cannot name a file: use 1 to {MAX_NAME_BYTES} letters, digits and `-_+.`, not starting with `.`");
+    anyhow::ensure!(name.len() <= MAX_NAME_BYTES && has_name_characters(name), "{what} {name:?} cannot name a file: use 1 to {MAX_NAME_BYTES} letters, digits and `-_+.`, not starting with `.`");
     Ok(name)
 }
 

@@ -6,13 +6,13 @@ use crate::data::procedural::render_domain;
 use crate::data::ImageSet;
 use crate::generate::sd::SdGenerator;
 use crate::generate::{SetOptions, SuiteGenerator};
-use crate::plan::{Job, Plan};
+use crate::plan::{GeneratedSetPlan, Job, Plan};
 use crate::suite::SuiteConfig;
 use crate::train::Mix;
 use anyhow::{Context, Result};
 use indicatif::MultiProgress;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// A labelled image set with the key of everything that determines its bytes.
 pub struct Dataset {
@@ -25,6 +25,22 @@ pub struct Dataset {
 /// Every set of a plan, by name.
 pub type Datasets = BTreeMap<String, Dataset>;
 
+/// A generated set's generator, ready to render, with the key and folder its images live under.
+pub struct GeneratedSetSource<'a> {
+    pub generator: SuiteGenerator<'a>,
+    pub key: serde_json::Value,
+    pub dir: PathBuf,
+}
+
+/// Where generated set `g` comes from: `run` and `generate` both find its folder here.
+pub fn generated_set_source<'a>(config: &SuiteConfig, g: &GeneratedSetPlan, sd: &'a BTreeMap<String, SdGenerator>, work: &Path) -> Result<GeneratedSetSource<'a>> {
+    let templates = config.generator(&g.generator).map(|c| c.templates).with_context(|| format!("generated set `{}` names no generator of the suite", g.name))?;
+    let generator = SuiteGenerator::new(&g.generator, templates, sd);
+    let key = crate::keys::generated_set(g, generator.key());
+    let dir = crate::keys::generated_set_dir(work, &g.name, &key);
+    Ok(GeneratedSetSource { generator, key, dir })
+}
+
 /// Renders the plan's domains and generates (or resumes) its generated sets.
 pub fn datasets(config: &SuiteConfig, plan: &Plan, sd: &BTreeMap<String, SdGenerator>, work: &Path, multi: &MultiProgress) -> Result<Datasets> {
     let mut datasets = Datasets::new();
@@ -36,10 +52,7 @@ pub fn datasets(config: &SuiteConfig, plan: &Plan, sd: &BTreeMap<String, SdGener
         datasets.insert(d.name.clone(), Dataset { images, key, generated: false });
     }
     for g in &plan.generated {
-        let templates = config.generator(&g.generator).map(|c| c.templates).with_context(|| format!("generated set `{}` names no generator of the suite", g.name))?;
-        let generator = SuiteGenerator::new(&g.generator, templates, sd);
-        let key = crate::keys::generated_set(g, generator.key());
-        let dir = crate::keys::generated_set_dir(work, &g.name, &key);
+        let GeneratedSetSource { generator, key, dir } = generated_set_source(config, g, sd, work)?;
         let pb = multi.add(crate::progress::bar(g.count as u64, &g.name));
         let (images, _manifest, stats) = g.generate(generator.as_dyn(), &dir, &pb, &SetOptions::default())?;
         pb.finish_and_clear();

@@ -143,15 +143,9 @@ fn file_difference(a: &[u8], b: &[u8], revisions: &[String]) -> Option<String> {
     Some(format!("line {} differs:\n    published: {}\n    re-run:    {}", i + 1, la.get(i).unwrap_or(&"<end of file>"), lb.get(i).unwrap_or(&"<end of file>")))
 }
 
-/// Records of a folder by their path under it.
+/// Records of a folder by their path under it (records are stored at [`RunRecord::file_name`]).
 fn records_by_path(dir: &Path) -> Result<BTreeMap<String, RunRecord>> {
-    let mut out = BTreeMap::new();
-    for path in files_under(&dir.join("records"))? {
-        let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let record: RunRecord = serde_json::from_slice(&bytes).with_context(|| format!("{} is not a run record", path.display()))?;
-        out.insert(relative(dir, &path), record);
-    }
-    Ok(out)
+    Ok(crate::report::load_records(dir)?.into_iter().map(|r| (r.file_name(), r)).collect())
 }
 
 /// Leaderboard files of a folder: everything but records, the run manifest and the work cache.

@@ -52,10 +52,8 @@ fn generate_set(suite: &Path, set: &str, shard: Option<&str>, target: &SuiteTarg
     let shard = shard.map(Shard::parse).transpose()?.unwrap_or(Shard::WHOLE);
     let out = target.out_dir(&suite);
     let sd = shiftbench::generate::sd::prepare(config, &suite.path, seed, target.weights.as_deref(), Path::new(shiftbench::fetch::lock::LOCK_FILE))?;
-    let templates = config.generator(&plan.generator).map(|g| g.templates).context("generated set names an unknown generator")?;
-    let generator = shiftbench::generate::SuiteGenerator::new(&plan.generator, templates, &sd);
-    let key = shiftbench::keys::generated_set(plan, generator.key());
-    let set_dir = &shiftbench::keys::generated_set_dir(&out.join("work"), &plan.name, &key);
+    let source = shiftbench::prepare::generated_set_source(config, plan, &sd, &out.join("work"))?;
+    let (generator, set_dir) = (&source.generator, &source.dir);
     let target = match dir {
         Some(d) => d,
         None if shard == Shard::WHOLE => set_dir.clone(),

@@ -388,10 +388,7 @@ impl SuiteValidator<'_> {
     fn unique_names<'s>(&self, names: impl Iterator<Item = &'s Spanned<String>>, key: &str) -> Result<BTreeSet<&'s str>, ConfigError> {
         let mut seen = BTreeSet::new();
         for n in names {
-            let ok_chars = !n.get_ref().is_empty()
-                && n.get_ref().chars().all(|c| c.is_ascii_alphanumeric() || "-_+.".contains(c))
-                && !n.get_ref().starts_with('.');
-            if !ok_chars {
+            if !crate::fsutil::has_name_characters(n.get_ref()) {
                 return Err(self.err(n, key, "use letters, digits and `-_+.` only (names become folder names)"));
             }
             if !seen.insert(n.get_ref().as_str()) {
