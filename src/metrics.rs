@@ -433,6 +433,54 @@ pub fn gain_over(reference: f64, value: f64) -> f64 {
     value - reference
 }
 
+/// Mean, sample standard deviation and range of one metric over a classifier's seeds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Spread {
+    pub n: usize,
+    pub mean: f64,
+    /// Sample standard deviation (`n − 1` in the denominator); `None` for a single seed.
+    pub sd: Option<f64>,
+    pub min: f64,
+    pub max: f64,
+}
+
+/// The spread of `values`; `None` when there are none or one is not finite.
+///
+/// The mean is a plain left-to-right sum over the values in the order given (callers pass them in
+/// seed order), so the same values always give the same bytes.
+pub fn spread(values: &[f64]) -> Option<Spread> {
+    if values.is_empty() || values.iter().any(|v| !v.is_finite()) {
+        return None;
+    }
+    let n = values.len();
+    let mean = values.iter().sum::<f64>() / n as f64;
+    let sd = (n >= 2).then(|| (values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n - 1) as f64).sqrt());
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    Some(Spread { n, mean, sd, min, max })
+}
+
+/// The two-sided critical value `t` of Student's t distribution with `df` degrees of freedom:
+/// `P(|T| > t) = 1 − confidence`.
+///
+/// From the identity `P(|T| > t) = I_{df/(df+t²)}(df/2, 1/2)`: with `x = B⁻¹(1 − confidence;
+/// df/2, 1/2)`, `t = √(df · (1 − x) / x)` (12.7062 for df = 1, 4.3027 for df = 2 at 95%).
+pub fn student_t_critical(confidence: f64, df: f64) -> f64 {
+    let x = beta_quantile(1.0 - confidence, df / 2.0, 0.5);
+    (df * (1.0 - x) / x).sqrt()
+}
+
+/// 95% paired-t interval of the mean of `differences` (one per seed: regime minus reference
+/// regime on the same seed): `mean ± t(0.95, n − 1) · sd / √n`. `None` below two seeds or for a
+/// non-finite difference. It treats seeds as independent draws of the training randomness and
+/// assumes the differences are roughly normal; with 3 seeds `t = 4.30`, so it is wide on purpose.
+pub fn paired_t_interval(differences: &[f64]) -> Option<Interval> {
+    let s = spread(differences)?;
+    let sd = s.sd?;
+    let half = student_t_critical(CONFIDENCE, (s.n - 1) as f64) * sd / (s.n as f64).sqrt();
+    Some(Interval { lo: s.mean - half, hi: s.mean + half })
+}
+
 /// Number of bootstrap resamples of the baseline models when nobody asks otherwise.
 pub const DEFAULT_RESAMPLES: usize = 1000;
 
@@ -505,6 +553,27 @@ pub fn er_interval(fits: &[LinearFit], transform: Transform, id_acc: f64, shift_
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn student_t_critical_values_match_the_tables() {
+        // Two-sided 95% critical values from any t table.
+        for (df, t) in [(1.0, 12.7062), (2.0, 4.3027), (4.0, 2.7764), (9.0, 2.2622), (29.0, 2.0452)] {
+            let got = student_t_critical(0.95, df);
+            assert!((got - t).abs() < 5e-4, "df {df}: {got} vs {t}");
+        }
+    }
+
+    #[test]
+    fn paired_interval_of_three_seeds_by_hand() {
+        // d = 1, 2, 6: mean 3, sd √7 = 2.6458, half width 4.3027 · 2.6458 / √3 = 6.5724.
+        let i = paired_t_interval(&[1.0, 2.0, 6.0]).unwrap();
+        assert!((i.lo - (3.0 - 6.5724)).abs() < 1e-3 && (i.hi - (3.0 + 6.5724)).abs() < 1e-3, "{i:?}");
+        assert_eq!(paired_t_interval(&[1.0]), None);
+        assert_eq!(paired_t_interval(&[1.0, f64::NAN]), None);
+        let s = spread(&[4.0, 1.0, 7.0]).unwrap();
+        assert_eq!((s.n, s.mean, s.sd, s.min, s.max), (3, 4.0, Some(3.0), 1.0, 7.0));
+        assert_eq!(spread(&[2.5]).unwrap().sd, None);
+    }
+
     use super::*;
     use proptest::prelude::*;
 

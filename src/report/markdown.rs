@@ -3,6 +3,7 @@
 use super::leaderboard::{Leaderboard, LeaderboardRow, LEADERBOARD_SCHEMA};
 use crate::csvfmt::{fixed, line_fields};
 use crate::metrics::{self, Interval};
+use super::summary::SummaryRow;
 use crate::record::Role;
 use std::fmt::Write;
 
@@ -94,6 +95,10 @@ pub fn markdown(lb: &Leaderboard) -> String {
         }
     }
 
+    if super::summary::has_seed_spread(lb) {
+        push_seed_tables(&mut out, lb);
+    }
+
     let _ = writeln!(out, "\nBaseline fits, `{}(shift) = slope · {}(ID) + intercept` over the testbed models.\n", lb.transform, lb.transform);
     push_row(&mut out, &["shift", "testbed models", "slope", "intercept", "r"].map(String::from));
     push_row(&mut out, &["---", "---:", "---:", "---:", "---:"].map(String::from));
@@ -102,6 +107,64 @@ pub fn markdown(lb: &Leaderboard) -> String {
         push_row(&mut out, &[f.shift.clone(), f.n.to_string(), slope, intercept, r]);
     }
     out
+}
+
+/// The across-seeds tables (`summary.csv` in Markdown): each metric's mean ± standard deviation
+/// over seeds, then each regime's paired gain over `real` with its 95% paired-t interval.
+fn push_seed_tables(out: &mut String, lb: &Leaderboard) {
+    let rows = super::summary::summarize(lb);
+    let mut keys: Vec<(&str, &str)> = rows.iter().map(|r| (r.model.as_str(), r.regime.as_str())).collect();
+    keys.dedup();
+    fn rows_of<'a>(rows: &'a [SummaryRow], key: (&str, &str)) -> Vec<&'a SummaryRow> {
+        rows.iter().filter(|r| (r.model.as_str(), r.regime.as_str()) == key).collect()
+    }
+    let metrics_of = |key: (&str, &str)| rows_of(&rows, key);
+    let Some(first) = keys.first() else { return };
+    let names: Vec<String> = metrics_of(*first).iter().map(|r| r.metric.clone()).collect();
+
+    let _ = writeln!(
+        out,
+        "\nAcross training seeds (summary.csv): mean ± sample standard deviation over the seeds of each model and regime.\n"
+    );
+    let mut header: Vec<String> = ["model", "regime", "seeds"].map(String::from).to_vec();
+    header.extend(names.iter().cloned());
+    push_table_header(out, &header);
+    for &key in &keys {
+        let cells_of = metrics_of(key);
+        let seeds = cells_of.iter().filter_map(|r| r.spread).map(|s| s.n).max().unwrap_or(0);
+        let mut cells = vec![key.0.to_string(), key.1.to_string(), seeds.to_string()];
+        cells.extend(cells_of.iter().map(|r| match r.spread {
+            Some(s) => match s.sd {
+                Some(sd) => format!("{} ± {}", fixed(Some(s.mean), 2), fixed(Some(sd), 2)),
+                None => fixed(Some(s.mean), 2),
+            },
+            None => "–".into(),
+        }));
+        push_row(out, &cells);
+    }
+
+    let gains: Vec<(&str, &str)> = keys.iter().copied().filter(|&k| metrics_of(k).iter().any(|r| r.gain.is_some())).collect();
+    if gains.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\nGain over `{REFERENCE_REGIME}` across seeds (points): mean of the per-seed differences with its 95% paired-t interval \
+         (seeds trained in both regimes; no interval from one pair).\n"
+    );
+    let mut header: Vec<String> = ["model", "regime", "pairs"].map(String::from).to_vec();
+    header.extend(names.iter().cloned());
+    push_table_header(out, &header);
+    for key in gains {
+        let cells_of = metrics_of(key);
+        let pairs = cells_of.iter().filter_map(|r| r.gain).map(|g| g.pairs).max().unwrap_or(0);
+        let mut cells = vec![key.0.to_string(), key.1.to_string(), pairs.to_string()];
+        cells.extend(cells_of.iter().map(|r| match r.gain {
+            Some(g) => with_interval(Some(g.mean), g.interval),
+            None => "–".into(),
+        }));
+        push_row(out, &cells);
+    }
 }
 
 /// `98.20 [97.36, 98.85]`, or just the value when there is no interval.

@@ -8,6 +8,7 @@ mod leaderboard;
 mod markdown;
 pub mod plot;
 mod records;
+pub mod summary;
 
 pub use leaderboard::{build, leaderboard_header, Leaderboard, LeaderboardRow, ShiftFit, BOOTSTRAP_SEED, LEADERBOARD_SCHEMA};
 pub use markdown::markdown;
@@ -24,12 +25,13 @@ pub const LEADERBOARD_FILE: &str = "leaderboard.csv";
 /// File name of the Markdown rendering inside a results folder.
 pub const MARKDOWN_FILE: &str = "leaderboard.md";
 
-/// Writes `dir/leaderboard.csv`, `dir/fits.csv`, `dir/leaderboard.md` and the figures
+/// Writes `dir/leaderboard.csv`, `dir/fits.csv`, `dir/summary.csv`, `dir/leaderboard.md` and the figures
 /// `dir/plots/<shift>.svg|png`, each file atomically.
 pub fn write(dir: &Path, lb: &Leaderboard) -> Result<()> {
     write_atomic(&dir.join(LEADERBOARD_FILE), lb.leaderboard_csv.as_bytes())?;
     write_atomic(&dir.join(FITS_FILE), lb.fits_csv.as_bytes())?;
     write_atomic(&dir.join(MARKDOWN_FILE), markdown(lb).as_bytes())?;
+    write_atomic(&dir.join(summary::SUMMARY_FILE), summary::summary_csv(&summary::summarize(lb))?.as_bytes())?;
     plot::write_plots(dir, lb)?;
     Ok(())
 }

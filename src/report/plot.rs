@@ -1,16 +1,16 @@
 //! The canonical effective-robustness figure, one per shift: ID accuracy (x) against shifted
 //! accuracy (y) on logit-scaled axes labelled in percent, the testbed models as grey points,
 //! their fitted line with its 95% bootstrap band, `y = x`, and each leaderboard entry coloured by
-//! regime and labelled.
+//! regime and labelled (with several training seeds: one small dot per seed, the mean as the
+//! labelled marker, the seeds' range as error bars).
 //!
 //! `figure` builds a resolution-independent scene (pure); `to_svg` and `to_png` render the same
 //! scene, so the two files always agree. Text is measured and (for PNG) rasterised with the
 //! embedded DejaVu Sans, so no system font or library is consulted.
 
-use super::leaderboard::{Leaderboard, LeaderboardRow};
+use super::leaderboard::Leaderboard;
 use crate::fsutil::write_atomic;
 use crate::metrics::{self, Transform};
-use crate::record::Role;
 use ab_glyph::{Font, FontRef, PxScale, ScaleFont};
 use anyhow::{Context, Result};
 use std::fmt::Write;
@@ -175,8 +175,11 @@ fn percent_label(acc: f64) -> String {
     }
 }
 
-/// An entry's point on one shift: (ID acc, shifted acc), label and colour.
+/// One (model, regime) on one shift: its seeds' points (ID acc, shifted acc) and where its
+/// marker and label go: the mean over seeds, with the seeds' range as error bars when there are
+/// several.
 struct EntryPoint {
+    seeds: Vec<(f64, f64)>,
     id: f64,
     shift: f64,
     label: String,
@@ -188,22 +191,29 @@ struct EntryPoint {
 pub fn figure(lb: &Leaderboard, shift_index: usize) -> Option<Figure> {
     let shift_fit = &lb.fits[shift_index];
     let shift = &shift_fit.shift;
-    let entries: Vec<&LeaderboardRow> = lb.rows.iter().filter(|r| r.role == Role::Entry).collect();
-    let mut regimes: Vec<&str> = entries.iter().map(|r| r.regime.as_str()).collect();
+    let groups = super::summary::seed_groups(lb);
+    let mut regimes: Vec<&str> = groups.keys().map(|(_, regime)| regime.as_str()).collect();
     regimes.sort();
     regimes.dedup();
     let colour_of = |regime: &str| REGIME_COLOURS[regimes.iter().position(|r| *r == regime).unwrap_or(0) % REGIME_COLOURS.len()];
-    // Label by regime alone when that identifies the entry; add model and seed otherwise.
-    let single_classifier = entries.iter().all(|r| r.model == entries[0].model && r.seed == entries[0].seed);
-    let points: Vec<EntryPoint> = entries
+    // Label by regime alone when that identifies the entry; add the model otherwise.
+    let single_model = groups.keys().all(|(model, _)| Some(model) == groups.keys().next().map(|k| &k.0));
+    let points: Vec<EntryPoint> = groups
         .iter()
-        .filter_map(|r| {
-            Some(EntryPoint {
-                id: r.acc_id?,
-                shift: r.acc_shifts[shift_index]?,
-                label: if single_classifier { r.regime.clone() } else { format!("{} · {} · s{}", r.regime, r.model, r.seed) },
-                colour: colour_of(&r.regime),
-            })
+        .filter_map(|((model, regime), rows)| {
+            let seeds: Vec<(f64, f64)> = rows.iter().filter_map(|r| Some((r.acc_id?, r.acc_shifts[shift_index]?))).collect();
+            let n = seeds.len();
+            if n == 0 {
+                return None;
+            }
+            let mean = |f: fn(&(f64, f64)) -> f64| seeds.iter().map(f).sum::<f64>() / n as f64;
+            let name = if single_model { regime.clone() } else { format!("{regime} · {model}") };
+            let label = match (n, rows.as_slice()) {
+                (1, [row]) if groups.values().all(|g| g.len() == 1) && !single_model => format!("{name} · s{}", row.seed),
+                (1, _) => name,
+                _ => format!("{name} ({n} seeds)"),
+            };
+            Some(EntryPoint { id: mean(|p| p.0), shift: mean(|p| p.1), label, colour: colour_of(regime), seeds })
         })
         .collect();
     let testbed = &shift_fit.points;
@@ -211,8 +221,8 @@ pub fn figure(lb: &Leaderboard, shift_index: usize) -> Option<Figure> {
         return None;
     }
 
-    let x = Axis::covering(points.iter().map(|p| p.id).chain(testbed.iter().map(|p| p.0)), LEFT, RIGHT);
-    let y = Axis::covering(points.iter().map(|p| p.shift).chain(testbed.iter().map(|p| p.1)), BOTTOM, TOP);
+    let x = Axis::covering(points.iter().flat_map(|p| p.seeds.iter().map(|s| s.0)).chain(testbed.iter().map(|p| p.0)), LEFT, RIGHT);
+    let y = Axis::covering(points.iter().flat_map(|p| p.seeds.iter().map(|s| s.1)).chain(testbed.iter().map(|p| p.1)), BOTTOM, TOP);
     let mut items = Vec::new();
 
     // Grid and tick labels.
@@ -274,6 +284,20 @@ pub fn figure(lb: &Leaderboard, shift_index: usize) -> Option<Figure> {
     }
     let entry_centres: Vec<(f32, f32)> =
         points.iter().map(|p| (x.pixel_of_percent(p.id), y.pixel_of_percent(p.shift))).collect();
+    // Several seeds: each seed as a small dot, the seeds' range as error bars through the mean.
+    for (p, &(cx, cy)) in points.iter().zip(&entry_centres).filter(|(p, _)| p.seeds.len() > 1) {
+        let range = |f: fn(&(f64, f64)) -> f64| {
+            p.seeds.iter().map(f).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)))
+        };
+        let ((id_lo, id_hi), (shift_lo, shift_hi)) = (range(|s| s.0), range(|s| s.1));
+        items.push(Item::Line { points: vec![(x.pixel_of_percent(id_lo), cy), (x.pixel_of_percent(id_hi), cy)], colour: p.colour, width: 1.5, dashed: false });
+        items.push(Item::Line { points: vec![(cx, y.pixel_of_percent(shift_lo)), (cx, y.pixel_of_percent(shift_hi))], colour: p.colour, width: 1.5, dashed: false });
+        for &(id, acc) in &p.seeds {
+            let centre = (x.pixel_of_percent(id), y.pixel_of_percent(acc));
+            items.push(Item::Circle { centre, radius: 3.0, fill: p.colour, stroke: None });
+            occupied.push(Rect::around(centre, 3.0));
+        }
+    }
     for (p, &centre) in points.iter().zip(&entry_centres) {
         items.push(Item::Circle { centre, radius: 6.0, fill: p.colour, stroke: Some(Rgb(255, 255, 255)) });
         occupied.push(Rect::around(centre, 6.0));
