@@ -20,9 +20,16 @@ pub fn run(args: LeaderboardArgs) -> Result<()> {
 
 /// Prints the Markdown leaderboard of `dir` and where its files are.
 pub fn print(dir: &Path) -> Result<()> {
-    let path = dir.join("leaderboard.md");
+    use shiftbench::report::{summary::SUMMARY_FILE, LEADERBOARD_FILE, MARKDOWN_FILE};
+    let path = dir.join(MARKDOWN_FILE);
     let md = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
     println!("\n{md}");
-    println!("wrote {}, {} and {}", dir.join("leaderboard.csv").display(), dir.join("fits.csv").display(), path.display());
+    println!(
+        "wrote {}, {}, {} and {}",
+        dir.join(LEADERBOARD_FILE).display(),
+        dir.join(shiftbench::robustness::fit::FITS_FILE).display(),
+        dir.join(SUMMARY_FILE).display(),
+        path.display()
+    );
     Ok(())
 }
