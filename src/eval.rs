@@ -3,7 +3,7 @@
 
 use crate::data::ImageSource;
 use crate::model::{normalise_into, Classifier};
-use crate::record::{DomainRole, Protocol, Provenance, Role, RunRecord, TrainSummary, RECORD_SCHEMA};
+use crate::record::{DomainRole, Protocol, Provenance, Role, RunRecord, SweepPoint, TrainSummary, RECORD_SCHEMA};
 use anyhow::{ensure, Context, Result};
 use candle_core::Tensor;
 
@@ -75,6 +75,7 @@ pub struct RecordSubject<'a> {
     pub seed: u64,
     pub domain: &'a str,
     pub domain_role: DomainRole,
+    pub sweep: Option<&'a SweepPoint>,
 }
 
 /// The run record of one evaluation.
@@ -95,6 +96,7 @@ pub fn record(subject: &RecordSubject, counts: Counts, protocol: &Protocol, trai
         protocol: protocol.clone(),
         train: train.clone(),
         provenance,
+        sweep: subject.sweep.cloned(),
     }
 }
 

@@ -32,7 +32,12 @@ pub fn procedural_domain(name: &str, style: DomainStyle, count: usize, size: u32
 
 /// A generated set, given its generator's key (see [`crate::generate::SuiteGenerator::key`]).
 pub fn generated_set(plan: &GeneratedSetPlan, generator: Value) -> Value {
-    json!({"kind": "generated", "name": plan.name, "generator": generator, "count": plan.count, "size": plan.size, "seed": plan.seed, "classes": plan.classes})
+    let mut key = json!({"kind": "generated", "name": plan.name, "generator": generator, "count": plan.count, "size": plan.size, "seed": plan.seed, "classes": plan.classes});
+    // Only a swept set draws from another set's streams; other keys stay as they always were.
+    if plan.stream != plan.name {
+        key["stream"] = json!(plan.stream);
+    }
+    key
 }
 
 /// Where a generated set lives under `work`: the folder is keyed by the set's inputs, so changing

@@ -6,7 +6,7 @@ use crate::data::procedural::DomainStyle;
 use crate::data::ImageSet;
 use crate::generate::{generate_set_with, GenerateStats, Generator, ManifestRow, SetOptions};
 use crate::model::ArchConfig;
-use crate::record::{DomainRole, Protocol, Role};
+use crate::record::{DomainRole, Protocol, Role, SweepPoint};
 use crate::generate::sd::WeightsSource;
 use crate::suite::{GeneratorBackend, Regime, SuiteConfig};
 use crate::train::TrainConfig;
@@ -58,6 +58,8 @@ pub struct DomainPlan {
 #[derive(Clone, Debug, PartialEq)]
 pub struct GeneratedSetPlan {
     pub name: String,
+    /// Whose random streams its images come from (the name, or a swept set's base set).
+    pub stream: String,
     /// The `[[generators]]` entry that makes it.
     pub generator: String,
     pub count: usize,
@@ -70,7 +72,7 @@ impl GeneratedSetPlan {
     /// Generates (or resumes) the images `opts` selects into `dir` (the set's own folder, or
     /// another such as a shard's); see [`generate_set_with`].
     pub fn generate(&self, generator: &dyn Generator, dir: &Path, progress: &indicatif::ProgressBar, opts: &SetOptions) -> Result<(ImageSet, Vec<ManifestRow>, GenerateStats)> {
-        generate_set_with(generator, self.seed, &self.name, &self.classes, self.count, self.size, dir, progress, opts)
+        generate_set_with(generator, self.seed, &self.stream, &self.classes, self.count, self.size, dir, progress, opts)
             .with_context(|| format!("generating set `{}` in {}", self.name, dir.display()))
     }
 }
@@ -88,6 +90,8 @@ pub struct Job {
     pub config: TrainConfig,
     /// The seed recorded in the job's rows (the training seed of an entry).
     pub seed: u64,
+    /// The sweep value its regime was derived with, recorded in its rows.
+    pub sweep: Option<SweepPoint>,
 }
 
 /// Everything a run of a suite does, before it does it.
@@ -116,6 +120,7 @@ impl Plan {
             .iter()
             .map(|g| GeneratedSetPlan {
                 name: g.name.clone(),
+                stream: g.stream.clone(),
                 generator: g.generator.clone(),
                 count: profile.size(g.size),
                 size: config.image_size,
@@ -210,6 +215,7 @@ fn plan_jobs(config: &SuiteConfig, seed: u64, profile: &Profile) -> Vec<Job> {
                 train_fraction: m.train_fraction,
                 config: train_config(m.epochs, regime, crate::rng::derive_seed(seed, &format!("job/testbed/{}", m.name), 0)),
                 seed: config.seed,
+                sweep: regime.sweep.clone(),
             });
         }
     }
@@ -226,6 +232,7 @@ fn plan_jobs(config: &SuiteConfig, seed: u64, profile: &Profile) -> Vec<Job> {
                     train_fraction: 1.0,
                     config: train_config(t.epochs, regime, crate::rng::derive_seed(seed, &purpose, train_seed)),
                     seed: train_seed,
+                    sweep: regime.sweep.clone(),
                 });
             }
         }

@@ -94,6 +94,21 @@ pub struct RunRecord {
     pub protocol: Protocol,
     pub train: TrainSummary,
     pub provenance: Provenance,
+    /// The sweep value this classifier was trained with, when its regime comes from a
+    /// `[[sweeps]]` entry (absent otherwise, so records of suites without sweeps are unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<SweepPoint>,
+}
+
+/// One value of a `[[sweeps]]` entry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepPoint {
+    /// The sweep's name.
+    pub sweep: String,
+    /// The swept key, e.g. `generated.gen-train.size`.
+    pub key: String,
+    pub value: f64,
 }
 
 impl RunRecord {

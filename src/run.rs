@@ -238,7 +238,7 @@ impl JobContext<'_> {
             let data = &self.datasets[*set].images;
             let predictions = crate::eval::predict(&mut model, data, self.plan.protocol.flip_tta)?;
             let counts = crate::eval::count(&predictions, &data.labels, self.plan.classes.len())?;
-            let subject = RecordSubject { suite: self.suite.name(), role: job.role, model: &job.name, regime: &job.regime, seed: job.seed, domain: set, domain_role: *role };
+            let subject = RecordSubject { suite: self.suite.name(), role: job.role, model: &job.name, regime: &job.regime, seed: job.seed, domain: set, domain_role: *role, sweep: job.sweep.as_ref() };
             let record = crate::eval::record(&subject, counts, &self.plan.protocol, &summary, self.provenance(key));
             let mut text = serde_json::to_string_pretty(&record)?;
             text.push('\n');

@@ -17,8 +17,10 @@ use std::path::{Path, PathBuf};
 use toml::Spanned;
 
 mod resolve;
+mod sweep;
 mod validate;
 
+pub use sweep::value_label as sweep_value_label;
 pub use resolve::{Domain, GeneratedSet, GeneratorBackend, GeneratorConfig, LeaderboardPlan, Metrics, Model, QuickProfile, Regime, SuiteConfig, Testbed, TestbedModel, Training};
 
 /// A suite exactly as written in its file (positions kept for error messages); the runtime reads
@@ -43,6 +45,9 @@ pub struct SuiteFile {
     pub quick: QuickSpec,
     #[serde(default)]
     pub evaluation: EvaluationSpec,
+    /// RQ3-style sweeps: one numeric key of a generated set or regime, several values.
+    #[serde(default)]
+    pub sweeps: Vec<SweepSpec>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -277,6 +282,17 @@ pub struct MetricsSpec {
 
 fn default_transform() -> Transform {
     Transform::Logit
+}
+
+/// A sweep over one numeric key: each value makes its own generated set or regime, trained and
+/// evaluated like any other, its rows carrying the value (`src/suite/sweep.rs`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepSpec {
+    pub name: Spanned<String>,
+    /// `generated.<set>.size` or `regimes.<regime>.mix.generated_fraction`.
+    pub key: Spanned<String>,
+    pub values: Spanned<Vec<f64>>,
 }
 
 /// The `--quick` profile: the same suite, scaled down for tests and smoke runs.

@@ -260,3 +260,69 @@ fn stable_diffusion_keys_on_a_procedural_generator_are_refused() {
     let (text, line) = edited("name = \"procedural\"", "kind = \"procedural\"", "kind = \"procedural\"\nsteps = 50");
     assert_error(&error_of(&text), line + 1, "generators.steps", &["stable-diffusion"]);
 }
+
+/// The shipped suite with a `[[sweeps]]` section appended; errors point into that section.
+fn with_sweep(sweep: &str) -> (String, usize) {
+    let text = format!("{SHAPES}\n[[sweeps]]\n{sweep}\n");
+    let line = SHAPES.matches('\n').count() + 3;
+    (text, line)
+}
+
+/// Line of the appended sweep's `key` (offset 0), `values` (1) or `name` line.
+fn sweep_error(sweep: &str, offset: usize, key: &str, words: &[&str]) {
+    let (text, first) = with_sweep(sweep);
+    assert_error(&error_of(&text), first + offset, key, words);
+}
+
+#[test]
+fn sweep_mistakes_are_positioned_and_say_what_to_do() {
+    // Layout of each sweep below: line 0 name, line 1 key, line 2 values.
+    let sweep = |key: &str, values: &str| format!("name = \"amount\"\nkey = \"{key}\"\nvalues = {values}");
+    sweep_error(&sweep("training.lr", "[0.1]"), 1, "sweeps.key", &["not a key a sweep can vary", "generated.<set>.size"]);
+    sweep_error(&sweep("generated.gen-trian.size", "[100]"), 1, "sweeps.key", &["`gen-trian` is not a generated set", "gen-train"]);
+    sweep_error(&sweep("generated.gen-val.size", "[100]"), 1, "sweeps.key", &["evaluation set"]);
+    sweep_error(&sweep("generated.gen-train.size", "[]"), 2, "sweeps.values", &["at least one value"]);
+    sweep_error(&sweep("generated.gen-train.size", "[100, 2.5]"), 2, "sweeps.values", &["2.5 is not a set size", "whole numbers"]);
+    sweep_error(&sweep("generated.gen-train.size", "[-1]"), 2, "sweeps.values", &["-1 is not a set size"]);
+    sweep_error(&sweep("generated.gen-train.size", "[100, 100]"), 2, "sweeps.values", &["100 is listed twice"]);
+    // The `generated` regime trains on gen-train alone: 0 images would leave it nothing.
+    sweep_error(&sweep("generated.gen-train.size", "[0, 100]"), 2, "sweeps.values", &["regime `generated`", "no training images"]);
+    sweep_error(&sweep("regimes.real+generated.mix.generated_fraction", "[0.5]"), 1, "sweeps.key", &["does not mix per batch", "mix = {"]);
+    sweep_error(&sweep("regimes.real+gen.mix.generated_fraction", "[0.5]"), 1, "sweeps.key", &["`real+gen` is not a regime"]);
+    sweep_error("name = \"a/b\"\nkey = \"generated.gen-train.size\"\nvalues = [100]", 0, "sweeps.name", &["letters, digits"]);
+}
+
+#[test]
+fn a_sweep_key_twice_and_derived_names_that_collide_are_refused() {
+    let (text, _) = with_sweep("name = \"amount\"\nkey = \"generated.gen-train.size\"\nvalues = [100]");
+    let text = format!("{text}\n[[sweeps]]\nname = \"more\"\nkey = \"generated.gen-train.size\"\nvalues = [200]\n");
+    let e = error_of(&text);
+    assert_eq!(e.key, "sweeps.key");
+    assert!(e.to_string().contains("swept twice"), "{e}");
+
+    // A regime already named like the one the sweep derives from `generated`.
+    let text = format!(
+        "{SHAPES}\n[[regimes]]\nname = \"generated.amount-100\"\ntrain_on = [\"gen-train\"]\n\n[[sweeps]]\nname = \"amount\"\nkey = \"generated.gen-train.size\"\nvalues = [100]\n"
+    );
+    let e = error_of(&text);
+    assert_eq!(e.key, "sweeps.name");
+    assert!(e.to_string().contains("`generated.amount-100` is already a set or regime name"), "{e}");
+}
+
+#[test]
+fn a_valid_sweep_expands_into_sets_regimes_and_leaderboard_rows() {
+    let (text, _) = with_sweep("name = \"amount\"\nkey = \"generated.gen-train.size\"\nvalues = [100, 5000, 200]");
+    let suite = Suite::parse(&text, Path::new("suites/sweep.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let c = &suite.config;
+    // 5000 is gen-train's own size: the base set serves it, nothing new is generated.
+    let sets: Vec<(&str, &str, usize)> = c.generated.iter().map(|g| (g.name.as_str(), g.stream.as_str(), g.size)).collect();
+    assert!(sets.contains(&("gen-train.amount-100", "gen-train", 100)) && sets.contains(&("gen-train.amount-200", "gen-train", 200)), "{sets:?}");
+    assert!(!sets.iter().any(|s| s.0 == "gen-train.amount-5000"), "{sets:?}");
+    let derived = c.regime("real+generated.amount-5000").expect("derived regime");
+    assert_eq!(derived.train_on, ["train", "gen-train"]);
+    assert_eq!(derived.sweep.as_ref().map(|p| p.value), Some(5000.0));
+    assert_eq!(c.regime("generated.amount-100").map(|r| r.train_on.clone()), Some(vec!["gen-train.amount-100".to_string()]));
+    assert!(c.leaderboard.regimes.iter().any(|r| r == "real+generated.amount-200"));
+    // Regimes that do not train on the swept set are not swept.
+    assert!(c.regime("real.amount-100").is_none() && c.regime("real+standard-aug.amount-100").is_none());
+}

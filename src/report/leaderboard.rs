@@ -19,7 +19,7 @@ pub const BOOTSTRAP_SEED: u64 = 0;
 use crate::csvfmt::{self, fixed, line_fields, value_and_interval};
 use crate::metrics::{self, Interval, LinearFit, Transform};
 use crate::robustness::fit::{BaselineFit, Score};
-use crate::record::{Protocol, Provenance, Role, RunRecord};
+use crate::record::{Protocol, Provenance, Role, RunRecord, SweepPoint};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 
@@ -80,6 +80,8 @@ pub struct LeaderboardRow {
     /// Provenance of the classifier's ID record (or of its first record by domain name when the
     /// ID record is missing).
     pub provenance: Provenance,
+    /// The sweep value of the classifier's regime, when a `[[sweeps]]` entry derived it.
+    pub sweep: Option<SweepPoint>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -270,6 +272,7 @@ fn leaderboard_row(
         er_mean,
         gen_degradation,
         provenance: representative.provenance.clone(),
+        sweep: representative.sweep.clone(),
     }
 }
 
@@ -283,8 +286,12 @@ fn fits_to_csv(fits: &[ShiftFit], protocol: &Protocol, transform: Transform) -> 
     csvfmt::finish(w)
 }
 
-/// Column names of `leaderboard.csv` for a protocol.
-pub fn leaderboard_header(protocol: &Protocol) -> Vec<String> {
+/// The columns a leaderboard with swept regimes ends with: the sweep's name and the row's value.
+pub const SWEEP_COLUMNS: [&str; 2] = ["sweep", "sweep_value"];
+
+/// Column names of `leaderboard.csv` for a protocol; [`SWEEP_COLUMNS`] follow when a row comes
+/// from a sweep (so leaderboards of suites without sweeps keep their columns).
+pub fn leaderboard_header(protocol: &Protocol, with_sweeps: bool) -> Vec<String> {
     let mut header: Vec<String> =
         ["role", "model", "regime", "seed", "arch", "parameters", "train_images", "epochs"].map(String::from).to_vec();
     // Each value is followed by its 95% interval: `acc_val, acc_val_lo, acc_val_hi`.
@@ -302,6 +309,9 @@ pub fn leaderboard_header(protocol: &Protocol) -> Vec<String> {
     header.extend(
         ["er_mean", "gen_degradation", "suite_hash", "git_revision", "harness_version", "device"].map(String::from),
     );
+    if with_sweeps {
+        header.extend(SWEEP_COLUMNS.map(String::from));
+    }
     header
 }
 
@@ -314,7 +324,8 @@ fn role_name(role: Role) -> &'static str {
 
 fn rows_to_csv(rows: &[LeaderboardRow], protocol: &Protocol) -> Result<String> {
     let mut w = csvfmt::writer();
-    w.write_record(leaderboard_header(protocol))?;
+    let with_sweeps = rows.iter().any(|r| r.sweep.is_some());
+    w.write_record(leaderboard_header(protocol, with_sweeps))?;
     for row in rows {
         let mut fields = vec![
             role_name(row.role).to_string(),
@@ -344,6 +355,10 @@ fn rows_to_csv(rows: &[LeaderboardRow], protocol: &Protocol) -> Result<String> {
             row.provenance.harness_version.clone(),
             row.provenance.device.clone(),
         ]);
+        if with_sweeps {
+            fields.push(row.sweep.as_ref().map_or(String::new(), |p| p.sweep.clone()));
+            fields.push(row.sweep.as_ref().map_or(String::new(), |p| crate::suite::sweep_value_label(p.value)));
+        }
         w.write_record(&fields)?;
     }
     csvfmt::finish(w)
@@ -393,6 +408,7 @@ mod tests {
                 job_hash: "j".into(),
                 device: "cpu".into(),
             },
+            sweep: None,
         }
     }
 

@@ -9,6 +9,7 @@ mod markdown;
 pub mod plot;
 mod records;
 pub mod summary;
+pub mod sweep_plot;
 
 pub use leaderboard::{build, leaderboard_header, Leaderboard, LeaderboardRow, ShiftFit, BOOTSTRAP_SEED, LEADERBOARD_SCHEMA};
 pub use markdown::markdown;

@@ -655,7 +655,7 @@ pub fn write_plots(dir: &Path, lb: &Leaderboard) -> Result<()> {
         write_atomic(&plots.join(format!("{name}.svg")), to_svg(&fig).as_bytes())?;
         write_atomic(&plots.join(format!("{name}.png")), &to_png(&fig)?)?;
     }
-    Ok(())
+    super::sweep_plot::write_sweep_plots(&plots, lb)
 }
 
 #[cfg(test)]

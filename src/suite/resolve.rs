@@ -10,6 +10,7 @@ use crate::data::procedural::{DomainStyle, CLASS_NAMES};
 use crate::generate::sd::preset::{DTypeChoice, Preset, SdConfig};
 use crate::generate::TemplateSet;
 use crate::metrics::Transform;
+use crate::record::SweepPoint;
 use crate::model::{ArchConfig, BlockKind, Stem};
 use crate::train::{Augment, Mix, Schedule};
 use toml::Spanned;
@@ -64,6 +65,9 @@ pub enum GeneratorBackend {
 #[derive(Clone, Debug, PartialEq)]
 pub struct GeneratedSet {
     pub name: String,
+    /// Whose random streams the images come from: the set's own name, or for a set derived by a
+    /// sweep its base set's (so a sweep's sizes are nested prefixes of one another).
+    pub stream: String,
     pub generator: String,
     pub usage: GeneratedUse,
     pub size: usize,
@@ -75,6 +79,8 @@ pub struct Regime {
     pub train_on: Vec<String>,
     pub augment: Augment,
     pub mix: Mix,
+    /// Set for a regime derived by a `[[sweeps]]` entry: which sweep and value.
+    pub sweep: Option<SweepPoint>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -181,6 +187,12 @@ fn opt<T: Clone>(v: &Option<Spanned<T>>) -> Option<T> {
 /// Resolves a validated file. Every lookup below was checked by the validator; a value it did
 /// not check falls back to a neutral default rather than panicking.
 pub(super) fn resolve(file: &SuiteFile) -> SuiteConfig {
+    let mut config = resolve_sections(file);
+    super::sweep::expand(file, &mut config);
+    config
+}
+
+fn resolve_sections(file: &SuiteFile) -> SuiteConfig {
     let s = &file.suite;
     let classes: Vec<usize> = s.classes.iter().filter_map(|c| CLASS_NAMES.iter().position(|n| n == c.get_ref())).collect();
     let image_size = *s.image_size.get_ref();
@@ -233,7 +245,7 @@ fn resolve_domain(d: &DomainSpec) -> Domain {
 }
 
 fn resolve_generated(g: &GeneratedSpec) -> GeneratedSet {
-    GeneratedSet { name: text(&g.name), generator: text(&g.generator), usage: g.usage, size: *g.size.get_ref() }
+    GeneratedSet { name: text(&g.name), stream: text(&g.name), generator: text(&g.generator), usage: g.usage, size: *g.size.get_ref() }
 }
 
 fn resolve_regime(r: &RegimeSpec) -> Regime {
@@ -242,6 +254,7 @@ fn resolve_regime(r: &RegimeSpec) -> Regime {
         train_on: texts(&r.train_on),
         augment: r.augment,
         mix: r.mix.as_ref().map_or(Mix::Concat, |m| Mix::GeneratedFraction(*m.generated_fraction.get_ref())),
+        sweep: None,
     }
 }
 

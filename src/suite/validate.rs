@@ -26,7 +26,7 @@ pub(super) struct SuiteValidator<'a> {
 }
 
 impl SuiteValidator<'_> {
-    fn err<T>(&self, at: &Spanned<T>, key: &str, message: impl Into<String>) -> ConfigError {
+    pub(super) fn err<T>(&self, at: &Spanned<T>, key: &str, message: impl Into<String>) -> ConfigError {
         error_at(self.path, self.text, at.span(), key, message.into())
     }
 
@@ -40,7 +40,8 @@ impl SuiteValidator<'_> {
         }
         self.check_training(&s.training)?;
         self.check_rows(s, &names)?;
-        self.check_metrics(s)
+        self.check_metrics(s)?;
+        self.check_sweeps(s)
     }
 
     /// Names are unique within their section and become folder names; a generated set may not
@@ -385,7 +386,7 @@ impl SuiteValidator<'_> {
         }
     }
 
-    fn unique_names<'s>(&self, names: impl Iterator<Item = &'s Spanned<String>>, key: &str) -> Result<BTreeSet<&'s str>, ConfigError> {
+    pub(super) fn unique_names<'s>(&self, names: impl Iterator<Item = &'s Spanned<String>>, key: &str) -> Result<BTreeSet<&'s str>, ConfigError> {
         let mut seen = BTreeSet::new();
         for n in names {
             if !crate::fsutil::has_name_characters(n.get_ref()) {
@@ -407,7 +408,7 @@ impl SuiteValidator<'_> {
     }
 }
 
-fn list<'a>(names: impl Iterator<Item = &'a str>) -> String {
+pub(super) fn list<'a>(names: impl Iterator<Item = &'a str>) -> String {
     let v: Vec<String> = names.map(|n| format!("`{n}`")).collect();
     if v.is_empty() {
         "none".into()

@@ -1,0 +1,90 @@
+//! Sweeps end to end: the quick profile of `suites/shapes-rq.toml` (RQ3, the amount of generated
+//! data) trains one regime per value and seed, and the leaderboard, summary, records, plots and
+//! generated sets say which value each row is.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn column(csv: &str, name: &str) -> Vec<String> {
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let index = reader.headers().unwrap().iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name}"));
+    reader.records().map(|r| r.unwrap()[index].to_string()).collect()
+}
+
+fn manifest_rows(work: &Path, prefix: &str) -> Vec<String> {
+    let generated = work.join("generated");
+    let dir = std::fs::read_dir(&generated)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            // `<set>-<16 hex digits>`: the set's own folder, not a longer set name.
+            name.strip_prefix(prefix).and_then(|rest| rest.strip_prefix('-')).is_some_and(|h| h.len() == 16 && !h.contains('-'))
+        })
+        .unwrap_or_else(|| panic!("no generated folder for {prefix}"));
+    std::fs::read_to_string(dir.join("manifest.csv")).unwrap().lines().skip(1).map(String::from).collect()
+}
+
+#[test]
+fn a_size_sweep_trains_one_regime_per_value_with_nested_generated_sets() {
+    let out = tempfile::tempdir().unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_shiftbench"))
+        .args(["run", repo().join("suites/shapes-rq.toml").to_str().unwrap(), "--quick", "--out"])
+        .arg(out.path())
+        .output()
+        .expect("run shiftbench");
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+
+    let csv = std::fs::read_to_string(out.path().join("leaderboard.csv")).unwrap();
+    let header = csv.lines().next().unwrap();
+    assert!(header.ends_with(",sweep,sweep_value"), "{header}");
+    let regimes = column(&csv, "regime");
+    let values = column(&csv, "sweep_value");
+    let sweeps = column(&csv, "sweep");
+    for v in ["0", "1250", "2500", "5000", "10000"] {
+        let rows: Vec<usize> = (0..regimes.len()).filter(|&i| regimes[i] == format!("real+generated.amount-{v}")).collect();
+        assert_eq!(rows.len(), 3, "three seeds of value {v}");
+        assert!(rows.iter().all(|&i| values[i] == v && sweeps[i] == "amount"));
+    }
+    for (i, r) in regimes.iter().enumerate() {
+        if r == "real" || r == "real+generated" {
+            assert_eq!((sweeps[i].as_str(), values[i].as_str()), ("", ""), "a row outside the sweep has no value");
+        }
+    }
+    // Training images: 400 real (quick) plus the scaled generated amount; 0 adds none.
+    let images = column(&csv, "train_images");
+    let real = (0..regimes.len()).find(|&i| regimes[i] == "real").unwrap();
+    let none = (0..regimes.len()).find(|&i| regimes[i] == "real+generated.amount-0").unwrap();
+    let double = (0..regimes.len()).find(|&i| regimes[i] == "real+generated.amount-10000").unwrap();
+    assert_eq!(images[none], images[real]);
+    assert_eq!(images[double], "1200");
+
+    // The record says which value; records outside sweeps carry no sweep key at all.
+    let record = std::fs::read_to_string(out.path().join("records/entry/resnet-w16/real+generated.amount-2500/seed-1/val.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&record).unwrap();
+    assert_eq!(json["sweep"], serde_json::json!({"sweep": "amount", "key": "generated.gen-train.size", "value": 2500.0}));
+    let plain = std::fs::read_to_string(out.path().join("records/entry/resnet-w16/real/seed-0/val.json")).unwrap();
+    assert!(!plain.contains("\"sweep\""));
+
+    // Swept sizes are prefixes of one set: the same requests, image for image.
+    let work = out.path().join("work");
+    let base = manifest_rows(&work, "gen-train");
+    let small = manifest_rows(&work, "gen-train.amount-1250");
+    let large = manifest_rows(&work, "gen-train.amount-10000");
+    assert_eq!((small.len(), base.len(), large.len()), (100, 400, 800));
+    assert_eq!(small[..], base[..100]);
+    assert_eq!(base[..], large[..400]);
+
+    // Each value's gain over `real`, paired over the three seeds.
+    let summary = std::fs::read_to_string(out.path().join("summary.csv")).unwrap();
+    let line = summary.lines().find(|l| l.starts_with("resnet-w16,real+generated.amount-5000,acc_sketch,")).expect("summary row");
+    assert!(line.split(',').nth(3) == Some("3") && line.split(',').nth(8) == Some("3"), "{line}");
+
+    for ext in ["svg", "png"] {
+        assert!(out.path().join(format!("plots/sweep-amount-resnet-w16-real+generated.{ext}")).is_file());
+    }
+}
