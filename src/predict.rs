@@ -24,6 +24,7 @@
 //! count, so the outputs are the same bytes for every `--batch-size` and `RAYON_NUM_THREADS`
 //! (`tests/predict.rs` checks both).
 
+use crate::data::image::decode::MAX_PIXELS;
 use crate::data::image::{open_rgb, ImageTensor, Preprocess};
 use crate::fsutil::AtomicFile;
 use crate::model::{Classifier, NamedArch, ResNet};
@@ -217,6 +218,15 @@ pub fn load_classifier(arch: NamedArch, weights: &Path, preprocess: &Preprocess)
             weights.display()
         )
     })?;
+    // A forged header must not make the network allocate more than the file could hold (the
+    // classifier alone is classes × features values of at least 2 bytes each).
+    let features = header.shapes["fc.weight"][1];
+    let size = std::fs::metadata(weights).map(|m| m.len()).unwrap_or(0);
+    ensure!(
+        classes.checked_mul(features).and_then(|n| n.checked_mul(2)).is_some_and(|n| n as u64 <= size),
+        "weights {} declare fc.weight of shape [{classes}, {features}], more than the {size}-byte file holds; the file is corrupt: export it again",
+        weights.display()
+    );
     let mut model = ResNet::new(arch.config(classes, preprocess.crop as usize), 0, &candle_core::Device::Cpu)?;
     model.load(weights).map_err(|e| {
         let fix = match header.named_arch() {
@@ -236,6 +246,15 @@ pub fn load_classifier(arch: NamedArch, weights: &Path, preprocess: &Preprocess)
 /// transformed by `preprocess`. Errors name the file.
 pub fn prepare_image(path: &Path, preprocess: &Preprocess) -> Result<ImageTensor> {
     let image = open_rgb(path)?;
+    // A valid 1×60000 PNG of a few bytes would become 256×15,360,000 pixels (12 GB) after
+    // `Resize(256)`: refuse what the decoder's own pixel limit would refuse.
+    let (short, long) = (image.width.min(image.height) as u64, image.width.max(image.height) as u64);
+    let resized = preprocess.resize as u64 * (preprocess.resize as u64 * long / short.max(1));
+    ensure!(
+        resized <= MAX_PIXELS,
+        "{} is {}×{} pixels, which resizing to a short side of {} would make {resized} pixels, over the {MAX_PIXELS}-pixel limit; crop or remove the image",
+        path.display(), image.width, image.height, preprocess.resize
+    );
     preprocess.apply(&image).with_context(|| format!("cannot preprocess {}", path.display()))
 }
 
@@ -268,6 +287,7 @@ pub struct PredictSummary {
 /// and writes the CSV and the logits, each atomically and only when every image is done.
 pub fn run(req: &PredictRequest) -> Result<PredictSummary> {
     ensure!(req.batch_size > 0, "--batch-size must be at least 1");
+    ensure!(req.logits.as_ref() != Some(&req.out), "--out and --logits name the same file {}: give the logits a .npy file of their own", req.out.display());
     let paths = list_images(&req.inputs)?;
     let mut model = load_classifier(req.arch, &req.weights, &req.preprocess)?;
     let classes = model.num_classes();
@@ -387,6 +407,15 @@ mod tests {
         std::fs::create_dir(d.join("empty")).unwrap();
         let e = format!("{:#}", list_images(&[d.join("empty")]).unwrap_err());
         assert!(e.contains("empty") && e.contains("no images") && e.contains(".png, .jpg, .jpeg"), "{e}");
+    }
+
+    #[test]
+    fn an_image_that_resizing_would_blow_up_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("strip.png");
+        std::fs::write(&path, crate::data::RgbImage::new(1, 60_000).to_png()).unwrap();
+        let e = format!("{:#}", prepare_image(&path, &Preprocess::imagenet()).unwrap_err());
+        assert!(e.contains("strip.png is 1×60000 pixels") && e.contains("limit"), "{e}");
     }
 
     #[test]
