@@ -44,7 +44,9 @@ pub struct PredictArgs {
     pub weights: PathBuf,
     /// Eval transform: `imagenet` (torchvision's Resize(256) + CenterCrop(224)), or
     /// `imagenet:resize=N,crop=N,interpolation=bicubic`, or
-    /// `timm:size=224,crop_pct=0.875,interpolation=bilinear|bicubic`.
+    /// `timm:size=224,crop_pct=0.875,interpolation=bilinear|bicubic`; add `pillow=13` to
+    /// resample in Pillow 13's pass order (the default is Pillow 12's, which made the published
+    /// numbers; they differ on images more than twice as tall as wide).
     #[arg(long, value_parser = parse_preprocess, default_value = "imagenet", value_name = "SPEC")]
     pub preprocess: Preprocess,
     /// Image files and folders of images, predicted in this order.
