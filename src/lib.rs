@@ -13,7 +13,8 @@
 //! - `data` holds images and the procedural world, `generate` the generators and generated
 //!   sets, `prepare` makes a plan's sets;
 //! - `model` holds the classifiers (behind [`model::Classifier`]), `train` fits them, `eval`
-//!   predicts and counts, `record` is the run record's schema;
+//!   predicts and counts, `record` is the run record's schema; `predict` runs a classifier on
+//!   image files for `shiftbench predict`;
 //! - `run` schedules a plan's jobs, resumes and cleans up; `reproduce` re-runs a published
 //!   results folder and compares it record by record;
 //! - `metrics`, `robustness` (effective robustness: the one baseline-fit type, `BaselineFit`,
@@ -34,6 +35,7 @@ pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod plan;
+pub mod predict;
 pub mod prepare;
 pub mod progress;
 pub mod record;

@@ -6,5 +6,6 @@ pub mod er;
 pub mod fetch;
 pub mod generate;
 pub mod leaderboard;
+pub mod predict;
 pub mod reproduce;
 pub mod run;

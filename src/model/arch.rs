@@ -95,6 +95,13 @@ pub enum NamedArch {
 }
 
 impl NamedArch {
+    pub const ALL: [NamedArch; 3] = [NamedArch::Resnet18, NamedArch::Resnet34, NamedArch::Resnet50];
+
+    /// The architecture called `name` (`resnet18`, ...), as [`NamedArch::name`] spells it.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.name() == name)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             NamedArch::Resnet18 => "resnet18",
@@ -149,7 +156,7 @@ impl ArchConfig {
 
     /// The torchvision architecture this is, when it is one exactly.
     pub fn as_named(&self) -> Option<NamedArch> {
-        [NamedArch::Resnet18, NamedArch::Resnet34, NamedArch::Resnet50]
+        NamedArch::ALL
             .into_iter()
             .find(|a| a.config(self.num_classes, self.image_size) == *self)
     }

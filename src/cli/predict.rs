@@ -1,0 +1,100 @@
+//! `shiftbench predict`: top-5 classes and logits of a classifier for image files.
+
+use anyhow::Result;
+use shiftbench::data::image::Preprocess;
+use shiftbench::model::NamedArch;
+use shiftbench::predict::{PredictRequest, DEFAULT_BATCH};
+use std::path::PathBuf;
+
+pub const LONG_ABOUT: &str = "Run a classifier on image files and write what it predicts: PREDS.csv with each \
+image's five highest-scoring classes, and optionally LOGITS.npy with every logit.\n\n\
+Each PATH is an image file (PNG or JPEG, whatever its name) or a folder, whose files ending in .png, .jpg or \
+.jpeg (any case) are read recursively in byte order of their paths (`LC_ALL=C sort` order: 10.png before \
+9.png, B.png before a.png). Images are decoded as PIL's Image.open(f).convert(\"RGB\") does (PNG exactly, \
+JPEG within a few levels: zune-jpeg, not libjpeg-turbo) and preprocessed as torchvision's eval transform \
+on a PIL image (`imagenet`: Resize(256) with Pillow's antialiased bilinear, CenterCrop(224), ToTensor, \
+Normalize), so the logits are those PyTorch gives for the same weights to float rounding.\n\n\
+PREDS.csv has the columns path,top1,top2,top3,top4,top5: the image's path as listed, then class indices \
+(0-based, the order of the weights' fc rows; for ImageNet weights the torchvision index of the sorted \
+wnids) from the highest logit down, equal logits ranked by the lower index. Rows are in input order. \
+LOGITS.npy is a float32 array of shape (images, classes) in the same row order (numpy .npy v1.0, \
+little-endian, C order).\n\n\
+Weights are a safetensors file with torchvision (or timm) tensor names, e.g. a torchvision state_dict \
+saved with safetensors.torch.save_file; the number of classes is taken from fc.weight. The output does \
+not depend on --batch-size or the number of threads. An image that cannot be read is an error naming it \
+(exit status 1) unless --skip-unreadable leaves it out of both outputs and lists it at the end.";
+
+pub const AFTER_HELP: &str = "Examples:\n  \
+shiftbench predict --arch resnet50 --weights resnet50.safetensors imagenet-r/ --out preds.csv --logits logits.npy\n  \
+shiftbench predict --arch resnet18 --weights r18.safetensors cat.jpg dog.png --out preds.csv\n  \
+shiftbench predict --arch resnet50 --weights timm-r50.safetensors --preprocess timm:crop_pct=0.95,interpolation=bicubic photos/ --out p.csv\n\n\
+Reading the outputs in Python:\n  \
+import csv, numpy as np\n  \
+logits = np.load(\"logits.npy\")             # shape (images, classes), float32\n  \
+rows = list(csv.DictReader(open(\"preds.csv\")))\n  \
+assert int(rows[0][\"top1\"]) == logits[0].argmax()";
+
+#[derive(clap::Args)]
+pub struct PredictArgs {
+    /// Network architecture of the weights.
+    #[arg(long, value_parser = parse_arch, value_name = "resnet18|resnet34|resnet50")]
+    pub arch: NamedArch,
+    /// safetensors weights with torchvision/timm tensor names (conv1.weight, ..., fc.weight).
+    #[arg(long, value_name = "FILE")]
+    pub weights: PathBuf,
+    /// Eval transform: `imagenet` (torchvision's Resize(256) + CenterCrop(224)), or
+    /// `imagenet:resize=N,crop=N,interpolation=bicubic`, or
+    /// `timm:size=224,crop_pct=0.875,interpolation=bilinear|bicubic`; add `pillow=13` to
+    /// resample in Pillow 13's pass order (the default is Pillow 12's, which made the published
+    /// numbers; they differ on images more than twice as tall as wide).
+    #[arg(long, value_parser = parse_preprocess, default_value = "imagenet", value_name = "SPEC")]
+    pub preprocess: Preprocess,
+    /// Image files and folders of images, predicted in this order.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Predictions CSV: path,top1,top2,top3,top4,top5.
+    #[arg(long, value_name = "PREDS.csv")]
+    pub out: PathBuf,
+    /// Also write every logit, a float32 .npy of shape (images, classes).
+    #[arg(long, value_name = "LOGITS.npy")]
+    pub logits: Option<PathBuf>,
+    /// Leave images that cannot be read out of the outputs (listed at the end) instead of stopping.
+    #[arg(long)]
+    pub skip_unreadable: bool,
+    /// Images per forward pass (memory and speed only: the outputs are the same).
+    #[arg(long, default_value_t = DEFAULT_BATCH as u32, value_parser = clap::value_parser!(u32).range(1..=4096), value_name = "N")]
+    pub batch_size: u32,
+}
+
+fn parse_arch(s: &str) -> Result<NamedArch, String> {
+    NamedArch::from_name(s).ok_or_else(|| format!("unknown architecture `{s}`: use one of {}", NamedArch::ALL.map(|a| a.name()).join(", ")))
+}
+
+fn parse_preprocess(s: &str) -> Result<Preprocess, String> {
+    Preprocess::parse(s).map_err(|e| format!("{e:#}"))
+}
+
+pub fn run(args: PredictArgs) -> Result<()> {
+    let request = PredictRequest {
+        arch: args.arch,
+        weights: args.weights,
+        preprocess: args.preprocess,
+        inputs: args.paths,
+        out: args.out,
+        logits: args.logits,
+        skip_unreadable: args.skip_unreadable,
+        batch_size: args.batch_size as usize,
+    };
+    let summary = shiftbench::predict::run(&request)?;
+    if !summary.skipped.is_empty() {
+        eprintln!("skipped {} unreadable images (left out of the outputs):", summary.skipped.len());
+        for s in &summary.skipped {
+            eprintln!("  {s}");
+        }
+    }
+    println!("wrote {} ({} images, top-5 of {} classes)", request.out.display(), summary.images, summary.classes);
+    if let Some(p) = &request.logits {
+        println!("wrote {} (float32, shape ({}, {}))", p.display(), summary.images, summary.classes);
+    }
+    Ok(())
+}
