@@ -10,7 +10,7 @@ use candle_core::Tensor;
 
 /// Images per forward pass. Each image's logits do not depend on its batch mates (evaluation
 /// mode), so this changes speed and memory only.
-const EVAL_BATCH: usize = 250;
+pub const EVAL_BATCH: usize = 250;
 
 /// Top-1 predictions for every image of `source`, in order. With `flip_tta`, the class with
 /// the highest sum of the logits of the image and of its mirror image: logits, not softmax

@@ -324,3 +324,106 @@ fn a_file_that_does_not_decode_is_one_error_naming_it() {
     let e = set.image(0, 32).unwrap_err().to_string();
     assert!(e.contains("crop to 32"), "{e}");
 }
+
+// ---- Suites: file-backed domains evaluated by `run` ----
+
+const SHAPES: &str = include_str!("../suites/shapes.toml");
+
+/// shapes.toml with one more shifted domain, `extra` (a `[[domains]]` body), scored as a shift.
+fn shapes_with(extra: &str) -> String {
+    let text = SHAPES.replace("shifts = [\"v2\", \"sketch\", \"rendition\", \"objectnet\"]", "shifts = [\"v2\", \"sketch\", \"rendition\", \"objectnet\", \"files\"]");
+    text.replace("# Generators turn", &format!("[[domains]]\nname = \"files\"\nsplit = \"shift\"\n{extra}\n\n# Generators turn"))
+}
+
+/// The quick profile's `val` images, written as PNG files in class-index folders.
+fn write_val_folder(dir: &Path) -> usize {
+    let suite = shiftbench::suite::Suite::parse(SHAPES, Path::new("suites/shapes.toml")).unwrap();
+    let plan = shiftbench::plan::Plan::new(&suite.config, suite.config.seed, true);
+    let val = plan.domains.iter().find(|d| d.name == "val").unwrap();
+    let set = shiftbench::data::procedural::render_domain(plan.seed, "val", val.style, &plan.classes, val.count, plan.image_size, &indicatif::ProgressBar::hidden());
+    for i in 0..set.len() {
+        let f = dir.join(format!("{}/img{i:04}.png", set.labels[i]));
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, set.image(i).to_png()).unwrap();
+    }
+    set.len()
+}
+
+fn record(out: &Path, rel: &str) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(out.join(rel)).unwrap()).unwrap()
+}
+
+#[test]
+fn run_evaluates_a_folder_domain_exactly_as_the_in_memory_set_it_was_written_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = write_val_folder(&dir.path().join("val-png"));
+    let suite_path = dir.path().join("suite.toml");
+    let extra = "source = \"folder:val-png\"\nlayout = \"class-index-folders\"\npreprocess = \"imagenet:resize=32,crop=32\"\nexpect = { classes = 10, files = 80 }";
+    std::fs::write(&suite_path, shapes_with(extra)).unwrap();
+    let suite = shiftbench::suite::Suite::load(&suite_path).unwrap();
+    let out = dir.path().join("out");
+    let opts = shiftbench::run::RunOptions { out: out.clone(), seed: None, quick: true, jobs: 2, weights: None };
+    shiftbench::run::run_suite(&suite, &opts).unwrap();
+    let mut compared = 0;
+    for entry in std::fs::read_dir(out.join("records/entry")).unwrap() {
+        let model = entry.unwrap().path();
+        for regime in std::fs::read_dir(&model).unwrap() {
+            let seed_dir = regime.unwrap().path().join("seed-0");
+            let files = record(&seed_dir, "files.json");
+            let val = record(&seed_dir, "val.json");
+            assert_eq!(files["n"], serde_json::json!(n));
+            for k in ["n", "correct", "per_class_total", "per_class_correct"] {
+                assert_eq!(files[k], val[k], "{k} of {}", seed_dir.display());
+            }
+            compared += 1;
+        }
+    }
+    assert!(compared > 0);
+    // The folder changes, so the evaluation key does: a re-run re-evaluates, it does not reuse.
+    let before = record(&out, "records/entry/resnet-w16/real/seed-0/files.json")["provenance"]["job_hash"].clone();
+    std::fs::remove_file(dir.path().join("val-png/3/img0003.png")).unwrap();
+    let e = format!("{:#}", shiftbench::run::run_suite(&suite, &opts).unwrap_err());
+    assert!(e.contains("domain `files`") && e.contains("expected 80 images, found 79 (1 images are missing)"), "{e}");
+    std::fs::write(dir.path().join("val-png/3/img0003.png"), png(5, 32, 32)).unwrap();
+    shiftbench::run::run_suite(&suite, &opts).unwrap();
+    let after = record(&out, "records/entry/resnet-w16/real/seed-0/files.json")["provenance"]["job_hash"].clone();
+    assert_ne!(before, after);
+}
+
+#[test]
+fn an_artifact_domain_is_read_from_the_fetch_cache_extraction() {
+    let dir = tempfile::tempdir().unwrap();
+    let staging = dir.path().join("staging");
+    write_val_folder(&staging.join("val-classes"));
+    let mut tree = Tree::new();
+    for f in shiftbench::data::imageset::list_image_files(&staging).unwrap() {
+        tree.push((f.rel.display().to_string(), std::fs::read(staging.join(&f.rel)).unwrap()));
+    }
+    let bytes = pack(&tree, Format::Zip);
+    let mirror = dir.path().join("mirror");
+    std::fs::create_dir_all(&mirror).unwrap();
+    std::fs::write(mirror.join("val-classes.zip"), &bytes).unwrap();
+    let lock_path = dir.path().join("datasets.lock");
+    let lock = lock_with("val-classes", &bytes, Format::Zip, "{ root = \"val-classes\", classes = 10, files = 80, per_class = 8 }");
+    std::fs::write(&lock_path, format!(
+        "version = 1\n\n[[artifact]]\nname = \"val-classes\"\nfile = \"val-classes.zip\"\nurls = [\"http://127.0.0.1:9/none\"]\nsha256 = \"{}\"\nbytes = {}\nformat = \"zip\"\nlicense = \"test\"\nhomepage = \"http://127.0.0.1/\"\nexpect = {{ root = \"val-classes\", classes = 10, files = 80, per_class = 8 }}\n",
+        lock.get("val-classes").unwrap().sha256().unwrap(), bytes.len())).unwrap();
+    let cache = dir.path().join("cache");
+    // The only test of this binary that reads the default cache folder.
+    std::env::set_var("SHIFTBENCH_CACHE", &cache);
+    let text = shapes_with("source = \"artifact:val-classes\"\nlayout = \"class-index-folders\"\npreprocess = \"imagenet:resize=32,crop=32\"")
+        .replace("classes = [\"airplane\"", "artifacts = [\"val-classes\"]\nclasses = [\"airplane\"");
+    let suite = shiftbench::suite::Suite::parse(&text, &dir.path().join("suite.toml")).unwrap();
+    let shiftbench::suite::DomainData::Files(f) = &suite.config.domain("files").unwrap().data else { panic!("a file domain") };
+    let e = format!("{:#}", shiftbench::prepare::open_file_domain(&suite.config, "files", f, &lock_path).unwrap_err());
+    assert!(e.contains("run `shiftbench fetch val-classes` first"), "{e}");
+    let mut opts = FetchOptions::new(cache.clone());
+    opts.mirrors = vec![mirror];
+    opts.offline = true;
+    fetch::fetch(lock.get("val-classes").unwrap(), &opts).unwrap();
+    let set = shiftbench::prepare::open_file_domain(&suite.config, "files", f, &lock_path).unwrap();
+    assert_eq!(set.len(), 80);
+    let by_folder: Vec<u32> = (0..80).map(|i| set.path(i).parent().unwrap().file_name().unwrap().to_str().unwrap().parse().unwrap()).collect();
+    assert_eq!(set.labels(), by_folder.as_slice());
+    assert!(set.path(0).starts_with(cache.join("extracted")));
+}
