@@ -427,3 +427,28 @@ fn an_artifact_domain_is_read_from_the_fetch_cache_extraction() {
     assert_eq!(set.labels(), by_folder.as_slice());
     assert!(set.path(0).starts_with(cache.join("extracted")));
 }
+
+/// Images/s of the loader, sequential against worker threads, on copies of the photo fixtures
+/// at the `imagenet` transform. Timing only: `cargo test --release --test imagesets -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn loader_throughput() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/preprocess");
+    let photos: Vec<PathBuf> = ["png/photo_300x225.png", "png/photo_225x300.png"].iter().map(|p| fixtures.join(p)).collect();
+    let jpeg: Vec<PathBuf> = std::fs::read_dir(fixtures.join("jpeg")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.to_string_lossy().contains("96x72")).collect();
+    let all: Vec<&PathBuf> = photos.iter().chain(&jpeg).collect();
+    for i in 0..400 {
+        let src = all[i % all.len()];
+        let f = dir.path().join(format!("{}/{i}.{}", i % 10, src.extension().unwrap().to_str().unwrap()));
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::copy(src, f).unwrap();
+    }
+    let set = FileImageSet::open(&SetSpec::new(Layout::ClassIndexFolders, dir.path()), &classes(10), Preprocess::imagenet()).unwrap();
+    for loader in [Loader { batch: 50, workers: 0, depth: 1 }, Loader::with_batch(50)] {
+        let t = std::time::Instant::now();
+        for_each_batch(&set, 224, &loader, &indicatif::ProgressBar::hidden(), |_, _| Ok(())).unwrap();
+        let s = t.elapsed().as_secs_f64();
+        eprintln!("{loader:?}: {} images in {s:.2} s = {:.0} images/s", set.len(), set.len() as f64 / s);
+    }
+}
