@@ -118,7 +118,10 @@ pub fn open_file_domain(config: &SuiteConfig, name: &str, f: &FileDomain, lock: 
         FileSource::Artifact(a) => format!("delete {} and run `shiftbench fetch {a}` to extract it again", root.display()),
         FileSource::Folder(p) => format!("complete the folder {} or correct the domain's `expect`", p.display()),
     };
-    let checks = f.expect.iter().chain(lock_expect.iter().filter(|_| class_folders));
+    // The lock's `expect` counts the class folders under its own root: it applies when the
+    // domain reads that folder.
+    let same_root = f.root.is_none() || f.root.as_deref() == lock_expect.as_ref().and_then(|e| e.root.as_deref());
+    let checks = f.expect.iter().chain(lock_expect.iter().filter(|_| class_folders && same_root));
     let set = FileImageSet::open(&spec, &vocab, f.preprocess.clone()).with_context(|| format!("domain `{name}` ({}, layout {})", root.display(), f.layout.name()))?;
     for e in checks {
         crate::data::imageset::check_counts(set.labels(), e).with_context(|| format!("domain `{name}` ({}): {fix}", root.display()))?;
