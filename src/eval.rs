@@ -1,42 +1,48 @@
 //! Evaluation: a classifier's top-1 predictions on a labelled image source (optionally with
 //! flip test-time averaging), the per-class counts they give, and the run record that holds them.
 
+use crate::data::imageset::{for_each_batch, Loader};
 use crate::data::ImageSource;
 use crate::model::{normalise_into, Classifier};
 use crate::record::{DomainRole, Protocol, Provenance, Role, RunRecord, SweepPoint, TrainSummary, RECORD_SCHEMA};
-use anyhow::{ensure, Context, Result};
+use anyhow::{ensure, Result};
 use candle_core::Tensor;
 
 /// Images per forward pass. Each image's logits do not depend on its batch mates (evaluation
 /// mode), so this changes speed and memory only.
-const EVAL_BATCH: usize = 250;
+pub const EVAL_BATCH: usize = 250;
 
 /// Top-1 predictions for every image of `source`, in order. With `flip_tta`, the class with
 /// the highest sum of the logits of the image and of its mirror image: logits, not softmax
 /// probabilities, as the FFCV ImageNet recipe the paper trains with does; for two views the two
-/// differ only on near-ties.
+/// differ only on near-ties. Images are decoded by worker threads a few batches ahead.
 pub fn predict(model: &mut dyn Classifier, source: &dyn ImageSource, flip_tta: bool) -> Result<Vec<u32>> {
+    predict_with(model, source, flip_tta, &Loader::with_batch(EVAL_BATCH), &indicatif::ProgressBar::hidden())
+}
+
+/// [`predict`] with a chosen loader (batch size, decoding threads) and a progress bar counting
+/// images. The predictions do not depend on the loader: batches arrive in index order and an
+/// image's logits do not depend on its batch mates.
+pub fn predict_with(model: &mut dyn Classifier, source: &dyn ImageSource, flip_tta: bool, loader: &Loader, progress: &indicatif::ProgressBar) -> Result<Vec<u32>> {
     let size = model.input_size();
     let device = model.device().clone();
     let mirror = Tensor::from_vec((0..size as u32).rev().collect::<Vec<u32>>(), size, &device)?;
     let mut out = Vec::with_capacity(source.len());
-    let mut start = 0;
-    while start < source.len() {
-        let end = (start + EVAL_BATCH).min(source.len());
-        let mut pixels = Vec::with_capacity((end - start) * size * size * 3);
-        for i in start..end {
-            let image = source.image(i, size as u32).with_context(|| format!("image {i} of the evaluation set"))?;
+    for_each_batch(source, size as u32, loader, progress, |start, images| {
+        let mut pixels = Vec::with_capacity(images.len() * size * size * 3);
+        for image in &images {
             normalise_into(&image.pixels, &mut pixels);
         }
-        let x = Tensor::from_vec(pixels, (end - start, size, size, 3), &device)?;
+        let x = Tensor::from_vec(pixels, (images.len(), size, size, 3), &device)?;
         let mut logits = model.logits(&x)?;
         if flip_tta {
             // NHWC: axis 2 is the image width.
             logits = (logits + model.logits(&x.index_select(&mirror, 2)?)?)?;
         }
         out.extend(crate::model::argmax(&logits)?);
-        start = end;
-    }
+        ensure!(out.len() == start + images.len(), "batch at {start} out of order");
+        Ok(())
+    })?;
     Ok(out)
 }
 

@@ -30,6 +30,12 @@ pub fn procedural_domain(name: &str, style: DomainStyle, count: usize, size: u32
     json!({"kind": "procedural", "name": name, "style": style, "count": count, "size": size, "seed": seed, "classes": classes})
 }
 
+/// A file-backed domain: its images are the fingerprinted files (sorted paths, sizes, labels and
+/// the artifact's sha256), transformed by `preprocess` to `size`.
+pub fn file_domain(name: &str, layout: crate::data::imageset::Layout, preprocess: &str, size: u32, fingerprint: &str) -> Value {
+    json!({"kind": "files", "name": name, "layout": layout, "preprocess": preprocess, "size": size, "files": fingerprint})
+}
+
 /// A generated set, given its generator's key (see [`crate::generate::SuiteGenerator::key`]).
 pub fn generated_set(plan: &GeneratedSetPlan, generator: Value) -> Value {
     let mut key = json!({"kind": "generated", "name": plan.name, "generator": generator, "count": plan.count, "size": plan.size, "seed": plan.seed, "classes": plan.classes});

@@ -8,7 +8,7 @@ use crate::generate::{generate_set_with, GenerateStats, Generator, ManifestRow, 
 use crate::model::ArchConfig;
 use crate::record::{DomainRole, Protocol, Role, SweepPoint};
 use crate::generate::sd::WeightsSource;
-use crate::suite::{GeneratorBackend, Regime, SuiteConfig};
+use crate::suite::{DomainData, GeneratorBackend, Regime, SuiteConfig};
 use crate::train::TrainConfig;
 use anyhow::{Context, Result};
 use std::path::Path;
@@ -46,7 +46,7 @@ impl Profile {
     }
 }
 
-/// One procedural domain to render.
+/// One procedural domain to render (file-backed domains are not planned: they are read as they are).
 #[derive(Clone, Debug, PartialEq)]
 pub struct DomainPlan {
     pub name: String,
@@ -114,7 +114,16 @@ impl Plan {
     /// The plan of `config` under `seed` and the quick or full profile.
     pub fn new(config: &SuiteConfig, seed: u64, quick: bool) -> Plan {
         let profile = Profile::of(config, quick);
-        let domains = config.domains.iter().map(|d| DomainPlan { name: d.name.clone(), style: d.style, count: profile.size(d.size) }).collect();
+        // File-backed domains are read as they are (`prepare` opens them); only the procedural
+        // world is rendered, at the profile's size.
+        let domains = config
+            .domains
+            .iter()
+            .filter_map(|d| match d.data {
+                DomainData::Procedural { style, size } => Some(DomainPlan { name: d.name.clone(), style, count: profile.size(size) }),
+                DomainData::Files(_) => None,
+            })
+            .collect();
         let generated = config
             .generated
             .iter()

@@ -58,6 +58,11 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunSummary> {
     let manifest = crate::folder::RunManifest { suite: suite.name().to_string(), suite_hash: suite.hash.clone(), seed: plan.seed, quick: opts.quick };
     let _owner = crate::folder::claim(&opts.out, &manifest)?;
     let lock = Path::new(crate::fetch::lock::LOCK_FILE);
+    let reads_artifact = config.domains.iter().any(|d| matches!(&d.data, crate::suite::DomainData::Files(f) if matches!(f.source, crate::suite::FileSource::Artifact(_))));
+    if reads_artifact {
+        // An artifact missing from the lock is an error at its place in the suite file.
+        crate::fetch::artifacts::suite_artifacts(suite, &crate::fetch::lock::Lock::load(lock)?)?;
+    }
     // Stable Diffusion weights are located and hashed before any work, so a missing file is the
     // first thing a user sees, not an error after hours of rendering.
     let sd = crate::generate::sd::prepare(config, &suite.path, plan.seed, opts.weights.as_deref(), lock)?;
@@ -66,8 +71,9 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunSummary> {
         multi.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
 
-    // 1. Data: procedural domains in memory, generated sets on disk (resumable).
-    let datasets = crate::prepare::datasets(config, &plan, &sd, &work, &multi)?;
+    // 1. Data: procedural domains in memory, generated sets on disk (resumable), file-backed
+    //    domains listed and counted.
+    let datasets = crate::prepare::datasets(config, &plan, &sd, &work, lock, &multi)?;
 
     // 2. Jobs, longest first so parallel workers finish together.
     let ctx = JobContext {
@@ -235,9 +241,13 @@ impl JobContext<'_> {
             final_loss: round_to(final_loss, 6),
         };
         for (set, role, key) in &pending {
-            let data = &self.datasets[*set].images;
-            let predictions = crate::eval::predict(&mut model, data, self.plan.protocol.flip_tta)?;
-            let counts = crate::eval::count(&predictions, &data.labels, self.plan.classes.len())?;
+            let data = self.datasets[*set].images.source();
+            let pb = self.multi.add(crate::progress::bar(data.len() as u64, &format!("eval {set}")));
+            let loader = crate::data::imageset::Loader::with_batch(crate::eval::EVAL_BATCH);
+            let predictions = crate::eval::predict_with(&mut model, data, self.plan.protocol.flip_tta, &loader, &pb).with_context(|| format!("evaluating on `{set}`"))?;
+            pb.finish_and_clear();
+            let labels: Vec<u32> = (0..data.len()).map(|i| data.label(i)).collect();
+            let counts = crate::eval::count(&predictions, &labels, self.plan.classes.len())?;
             let subject = RecordSubject { suite: self.suite.name(), role: job.role, model: &job.name, regime: &job.regime, seed: job.seed, domain: set, domain_role: *role, sweep: job.sweep.as_ref() };
             let record = crate::eval::record(&subject, counts, &self.plan.protocol, &summary, self.provenance(key));
             let mut text = serde_json::to_string_pretty(&record)?;
@@ -251,7 +261,7 @@ impl JobContext<'_> {
     /// is one); returns the final loss and whether it resumed.
     fn train(&self, job: &Job, model: &mut ResNet, train_hash: &str) -> Result<(f64, bool)> {
         // Only a job that trains needs its images gathered into one set.
-        let (train_images, generated_start) = crate::prepare::training_set(job, self.datasets, self.plan.train_images(job));
+        let (train_images, generated_start) = crate::prepare::training_set(job, self.datasets, self.plan.train_images(job))?;
         let data = TrainData { images: &train_images, generated_start };
         let label = format!("{}/{}", job.name, job.regime);
         let steps = total_steps(data, &job.config)?;

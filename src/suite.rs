@@ -21,7 +21,7 @@ mod sweep;
 mod validate;
 
 pub use sweep::value_label as sweep_value_label;
-pub use resolve::{Domain, GeneratedSet, GeneratorBackend, GeneratorConfig, LeaderboardPlan, Metrics, Model, QuickProfile, Regime, SuiteConfig, Testbed, TestbedModel, Training};
+pub use resolve::{Domain, DomainData, FileDomain, FileSource, GeneratedSet, GeneratorBackend, GeneratorConfig, LeaderboardPlan, Metrics, Model, QuickProfile, Regime, SuiteConfig, Testbed, TestbedModel, Training};
 
 /// A suite exactly as written in its file (positions kept for error messages); the runtime reads
 /// its resolved form, [`SuiteConfig`].
@@ -68,14 +68,6 @@ pub struct SuiteHeader {
     pub artifacts: Vec<Spanned<String>>,
 }
 
-/// Where a domain's images come from. Only the built-in procedural world for now; archives
-/// pinned in `datasets.lock` come with the fetcher.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DomainSource {
-    Procedural,
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Split {
@@ -91,10 +83,30 @@ pub enum Split {
 #[serde(deny_unknown_fields)]
 pub struct DomainSpec {
     pub name: Spanned<String>,
-    pub source: DomainSource,
-    pub style: DomainStyle,
+    /// `procedural` (the built-in world), `artifact:NAME` (an archive of `datasets.lock`, read
+    /// from the fetch cache's extraction) or `folder:PATH` (relative to the suite file, or absolute).
+    pub source: Spanned<String>,
     pub split: Split,
-    pub size: Spanned<usize>,
+    // Procedural domains only.
+    pub style: Option<Spanned<DomainStyle>>,
+    pub size: Option<Spanned<usize>>,
+    // File-backed domains only.
+    /// How paths name classes: `wnid-folders`, `class-index-folders`, `imagenet-val`, `objectnet`.
+    pub layout: Option<Spanned<String>>,
+    /// Evaluation preprocessing (`imagenet`, `timm:...`, see `data::image::Preprocess::parse`);
+    /// its crop must be the suite's `image_size`.
+    pub preprocess: Option<Spanned<String>>,
+    /// The folder inside the source that holds the layout (default: the artifact's `expect.root`,
+    /// else the source itself).
+    pub root: Option<Spanned<String>>,
+    /// `imagenet-val`: the label file (`LOC_val_solution.csv` or the devkit's ground truth),
+    /// relative to the suite file.
+    pub labels: Option<Spanned<String>>,
+    /// `imagenet-val` with the devkit's ground truth: the ILSVRC2012_ID → wnid file.
+    pub id_map: Option<Spanned<String>>,
+    /// Counts the labelled images must have (`classes`, `files`, `per_class`); for an artifact
+    /// the lock's `expect` applies too.
+    pub expect: Option<Spanned<crate::fetch::lock::Expect>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -350,7 +362,7 @@ impl Suite {
         Ok(Suite {
             path: path.to_path_buf(),
             hash: crate::fsutil::sha256_hex(text.as_bytes()),
-            config: resolve::resolve(&file),
+            config: resolve::resolve(&file, path),
             text: text.to_string(),
             artifact_spans: file.suite.artifacts.iter().map(|a| a.span()).collect(),
         })

@@ -326,3 +326,63 @@ fn a_valid_sweep_expands_into_sets_regimes_and_leaderboard_rows() {
     // Regimes that do not train on the swept set are not swept.
     assert!(c.regime("real.amount-100").is_none() && c.regime("real+standard-aug.amount-100").is_none());
 }
+
+/// shapes.toml with its `objectnet` domain turned into a file-backed one with `keys`.
+fn file_domain(keys: &str) -> (String, usize) {
+    edited("name = \"objectnet\"", "source = \"procedural\"\nstyle = \"objectnet\"\nsplit = \"shift\"\nsize = 1000", &format!("split = \"shift\"\n{keys}"))
+}
+
+const FOLDER: &str = "source = \"folder:images\"\nlayout = \"class-index-folders\"\npreprocess = \"imagenet:resize=36,crop=32\"";
+
+#[test]
+fn a_file_backed_domain_is_valid_and_resolved() {
+    let (text, _) = file_domain(&format!("{FOLDER}\nexpect = {{ files = 100 }}"));
+    let suite = Suite::parse(&text, Path::new("suites/x/broken.toml")).unwrap();
+    let shiftbench::suite::DomainData::Files(f) = &suite.config.domain("objectnet").unwrap().data else { panic!("file domain") };
+    assert_eq!(f.source, shiftbench::suite::FileSource::Folder("suites/x/images".into()), "relative to the suite file");
+    assert_eq!((f.preprocess.resize, f.preprocess.crop), (36, 32));
+    assert_eq!(f.expect.as_ref().unwrap().files, Some(100));
+}
+
+#[test]
+fn file_backed_domain_errors_are_positioned() {
+    let cases: [(&str, &str, &str, &[&str]); 9] = [
+        ("source = \"folder:images\"\nlayout = \"wnid-folder\"\npreprocess = \"imagenet:resize=36,crop=32\"", "layout = \"wnid-folder\"", "domains.layout", &["unknown layout `wnid-folder`", "`wnid-folders`", "`class-index-folders`"]),
+        ("source = \"folder:images\"\npreprocess = \"imagenet:resize=36,crop=32\"", "source = \"folder:images\"", "domains.layout", &["needs a `layout`", "`imagenet-val`"]),
+        ("source = \"http://example/x.tar\"\nlayout = \"wnid-folders\"", "source = \"http", "domains.source", &["unknown source", "artifact:NAME", "folder:PATH"]),
+        ("source = \"artifact:imagenet-r\"\nlayout = \"wnid-folders\"\npreprocess = \"imagenet:resize=36,crop=32\"", "source = \"artifact:", "domains.source", &["`imagenet-r` is not listed in `[suite] artifacts`"]),
+        ("source = \"folder:images\"\nlayout = \"wnid-folders\"", "source = \"folder:images\"", "domains.preprocess", &["crops 224×224", "32×32", "imagenet:resize=36,crop=32"]),
+        ("source = \"folder:images\"\nlayout = \"wnid-folders\"\npreprocess = \"timm:size=32\"", "preprocess = \"timm", "domains.preprocess", &["interpolation"]),
+        ("source = \"folder:images\"\nlayout = \"wnid-folders\"\npreprocess = \"imagenet:resize=36,crop=32\"\nsize = 10", "size = 10\n", "domains.size", &["procedural", "expect"]),
+        ("source = \"folder:images\"\nlayout = \"wnid-folders\"\npreprocess = \"imagenet:resize=36,crop=32\"\nlabels = \"LOC_val_solution.csv\"", "labels = ", "domains.labels", &["imagenet-val"]),
+        ("source = \"folder:images\"\nlayout = \"objectnet\"\npreprocess = \"imagenet:resize=36,crop=32\"", "layout = \"objectnet\"", "domains.layout", &["several ImageNet classes"]),
+    ];
+    for (keys, at, key, words) in cases {
+        let (text, _) = file_domain(keys);
+        let line = text[..text.find(at).unwrap()].matches('\n').count() + 1;
+        assert_error(&error_of(&text), line, key, words);
+    }
+    // A procedural domain keeps its own keys only.
+    let (text, line) = edited("name = \"sketch\"", "size = 1000", "size = 1000\nlayout = \"wnid-folders\"");
+    assert_error(&error_of(&text), line + 1, "domains.layout", &["file-backed domains", "remove it"]);
+    // Training reads in-memory sets only.
+    let (text, line) = edited("name = \"train\"", "source = \"procedural\"", "source = \"folder:images\"\nlayout = \"wnid-folders\"");
+    let text = text.replace("style = \"photo\"\nsplit = \"train\"\nsize = 5000", "split = \"train\"");
+    assert_error(&error_of(&text), line, "domains.split", &["evaluation sets", "split = \"val\""]);
+}
+
+#[test]
+fn a_missing_source_and_an_artifact_missing_from_the_lock_are_positioned() {
+    let (text, line) = file_domain("layout = \"wnid-folders\"");
+    let e = error_of(&text);
+    assert!(e.to_string().contains("missing field `source`"), "{e}");
+    assert!(e.line <= line, "{e}");
+    // Listed in the suite but not pinned in the lock: the fetcher's check names the suite line.
+    let (text, _) = file_domain("source = \"artifact:imagenet-q\"\nlayout = \"wnid-folders\"\npreprocess = \"imagenet:resize=36,crop=32\"");
+    let text = text.replace("classes = [\"airplane\"", "artifacts = [\"imagenet-q\"]\nclasses = [\"airplane\"");
+    let suite = Suite::parse(&text, Path::new("suites/broken.toml")).unwrap();
+    let lock = shiftbench::fetch::lock::Lock::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets.lock")).unwrap();
+    let e = shiftbench::fetch::artifacts::suite_artifacts(&suite, &lock).unwrap_err().to_string();
+    let line = text[..text.find("artifacts = [\"imagenet-q\"]").unwrap()].matches('\n').count() + 1;
+    assert!(e.starts_with(&format!("suites/broken.toml:{line}:")) && e.contains("`imagenet-q` is not an artifact"), "{e}");
+}

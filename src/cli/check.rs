@@ -19,7 +19,11 @@ pub fn run(args: CheckArgs) -> Result<()> {
     let sd = shiftbench::generate::sd::locate_all(c, &s.path, args.weights.as_deref(), Path::new(shiftbench::fetch::lock::LOCK_FILE))?;
     println!("{}: valid suite `{}` (sha256 {})", args.suite.display(), s.name(), &s.hash[..12]);
     println!("  classes: {}", c.class_names().join(", "));
-    println!("  domains: {}", c.domains.iter().map(|d| format!("{} ({})", d.name, d.size)).collect::<Vec<_>>().join(", "));
+    let domain = |d: &shiftbench::suite::Domain| match &d.data {
+        shiftbench::suite::DomainData::Procedural { size, .. } => format!("{} ({size})", d.name),
+        shiftbench::suite::DomainData::Files(f) => format!("{} ({}, {})", d.name, f.layout.name(), f.preprocess.name),
+    };
+    println!("  domains: {}", c.domains.iter().map(domain).collect::<Vec<_>>().join(", "));
     println!("  generated sets: {}", c.generated.iter().map(|g| format!("{} ({})", g.name, g.size)).collect::<Vec<_>>().join(", "));
     println!("  testbed: {} models on regime `{}`", c.testbed.members.len(), c.testbed.regime);
     println!("  leaderboard: {} models × {} regimes × {} seeds", c.leaderboard.models.len(), c.leaderboard.regimes.len(), c.leaderboard.seeds.len());

@@ -1,6 +1,7 @@
 //! Labelled image sets and the pixel type every stage shares.
 
 pub mod image;
+pub mod imageset;
 pub mod procedural;
 
 use anyhow::{Context, Result};

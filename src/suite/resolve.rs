@@ -5,7 +5,11 @@
 //! module turns one into the other, so defaults (the preset's sampling values, the epochs of a
 //! testbed member, the quick profile) are written down once, here.
 
-use super::{DomainSpec, GeneratedSpec, GeneratedUse, GeneratorKind, GeneratorSpec, ModelSpec, RegimeSpec, DomainSource, Split, SuiteFile, TrainingSpec};
+use super::{DomainSpec, GeneratedSpec, GeneratedUse, GeneratorKind, GeneratorSpec, ModelSpec, RegimeSpec, Split, SuiteFile, TrainingSpec};
+use crate::data::image::Preprocess;
+use crate::data::imageset::Layout;
+use crate::fetch::lock::Expect;
+use std::path::{Path, PathBuf};
 use crate::data::procedural::{DomainStyle, CLASS_NAMES};
 use crate::generate::sd::preset::{DTypeChoice, Preset, SdConfig};
 use crate::generate::TemplateSet;
@@ -43,10 +47,47 @@ pub struct SuiteConfig {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Domain {
     pub name: String,
-    pub source: DomainSource,
-    pub style: DomainStyle,
     pub split: Split,
-    pub size: usize,
+    pub data: DomainData,
+}
+
+/// Where a domain's images come from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DomainData {
+    /// Rendered by the procedural world: `size` images in `style`.
+    Procedural { style: DomainStyle, size: usize },
+    /// Read from image files (evaluation only). Boxed: it is ten times the procedural variant.
+    Files(Box<FileDomain>),
+}
+
+/// A file-backed domain, resolved: paths are absolute or relative to the working folder.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FileDomain {
+    pub source: FileSource,
+    pub layout: Layout,
+    pub preprocess: Preprocess,
+    /// Inside the source; `None`: the artifact's `expect.root`, else the source itself.
+    pub root: Option<String>,
+    pub labels: Option<PathBuf>,
+    pub id_map: Option<PathBuf>,
+    pub expect: Option<Expect>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum FileSource {
+    /// An archive of `datasets.lock`, read from the fetch cache's extraction.
+    Artifact(String),
+    Folder(PathBuf),
+}
+
+impl FileSource {
+    /// `artifact:NAME` or `folder:PATH` (a relative PATH is taken from `base`, the suite's folder).
+    pub fn parse(text: &str, base: &Path) -> Option<Self> {
+        if let Some(name) = text.strip_prefix("artifact:") {
+            return Some(FileSource::Artifact(name.to_string()));
+        }
+        text.strip_prefix("folder:").map(|p| FileSource::Folder(base.join(p)))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -186,13 +227,14 @@ fn opt<T: Clone>(v: &Option<Spanned<T>>) -> Option<T> {
 
 /// Resolves a validated file. Every lookup below was checked by the validator; a value it did
 /// not check falls back to a neutral default rather than panicking.
-pub(super) fn resolve(file: &SuiteFile) -> SuiteConfig {
-    let mut config = resolve_sections(file);
+pub(super) fn resolve(file: &SuiteFile, path: &Path) -> SuiteConfig {
+    let mut config = resolve_sections(file, path);
     super::sweep::expand(file, &mut config);
     config
 }
 
-fn resolve_sections(file: &SuiteFile) -> SuiteConfig {
+fn resolve_sections(file: &SuiteFile, path: &Path) -> SuiteConfig {
+    let base = path.parent().unwrap_or(Path::new(""));
     let s = &file.suite;
     let classes: Vec<usize> = s.classes.iter().filter_map(|c| CLASS_NAMES.iter().position(|n| n == c.get_ref())).collect();
     let image_size = *s.image_size.get_ref();
@@ -203,7 +245,7 @@ fn resolve_sections(file: &SuiteFile) -> SuiteConfig {
         seed: s.seed,
         image_size,
         artifacts: texts(&s.artifacts),
-        domains: file.domains.iter().map(resolve_domain).collect(),
+        domains: file.domains.iter().map(|d| resolve_domain(d, base)).collect(),
         generators: file.generators.iter().map(resolve_generator).collect(),
         generated: file.generated.iter().map(resolve_generated).collect(),
         regimes: file.regimes.iter().map(resolve_regime).collect(),
@@ -240,8 +282,20 @@ fn resolve_sections(file: &SuiteFile) -> SuiteConfig {
     }
 }
 
-fn resolve_domain(d: &DomainSpec) -> Domain {
-    Domain { name: text(&d.name), source: d.source, style: d.style, split: d.split, size: *d.size.get_ref() }
+fn resolve_domain(d: &DomainSpec, base: &Path) -> Domain {
+    let data = match (opt(&d.style), opt(&d.size)) {
+        (Some(style), Some(size)) if d.source.get_ref() == "procedural" => DomainData::Procedural { style, size },
+        _ => DomainData::Files(Box::new(FileDomain {
+            source: FileSource::parse(d.source.get_ref(), base).unwrap_or(FileSource::Folder(PathBuf::new())),
+            layout: opt(&d.layout).and_then(|l| Layout::from_name(&l)).unwrap_or(Layout::WnidFolders),
+            preprocess: Preprocess::parse(d.preprocess.as_ref().map_or("imagenet", |p| p.get_ref().as_str())).unwrap_or_else(|_| Preprocess::imagenet()),
+            root: opt(&d.root),
+            labels: opt(&d.labels).map(|p| base.join(p)),
+            id_map: opt(&d.id_map).map(|p| base.join(p)),
+            expect: opt(&d.expect),
+        })),
+    };
+    Domain { name: text(&d.name), split: d.split, data }
 }
 
 fn resolve_generated(g: &GeneratedSpec) -> GeneratedSet {

@@ -1,7 +1,9 @@
 //! Validation of a parsed suite file, section by section: references between sections, value
 //! ranges, and keys that would be silently ignored. Every error names the file, position and key.
 
-use super::{GeneratedUse, GeneratorKind, GeneratorSpec, ModelSpec, Split, SuiteFile, TrainingSpec};
+use super::{DomainSpec, GeneratedUse, GeneratorKind, GeneratorSpec, ModelSpec, Split, SuiteFile, TrainingSpec};
+use crate::data::image::Preprocess;
+use crate::data::imageset::Layout;
 use crate::config_error::{error_at, ConfigError};
 use crate::data::procedural::CLASS_NAMES;
 use crate::train::Schedule;
@@ -14,7 +16,6 @@ type RangeCheck<'a> = (&'a Spanned<f64>, &'static str, fn(f64) -> bool, &'static
 
 /// The names each section defines.
 struct Names<'s> {
-    domains: BTreeSet<&'s str>,
     generators: BTreeSet<&'s str>,
     regimes: BTreeSet<&'s str>,
     models: BTreeSet<&'s str>,
@@ -59,15 +60,21 @@ impl SuiteValidator<'_> {
                 return Err(self.err(&g.name, "generated.name", format!("`{name}` is also a domain name; give the generated set its own name")));
             }
         }
-        Ok(Names { domains, generators, regimes, models })
+        Ok(Names { generators, regimes, models })
     }
 
     fn check_data(&self, s: &SuiteFile, names: &Names) -> Result<(), ConfigError> {
+        let mut procedural = BTreeSet::new();
         for d in &s.domains {
-            self.positive(&d.size, "domains.size")?;
+            if d.source.get_ref() == "procedural" {
+                self.check_procedural_domain(d)?;
+                procedural.insert(d.name.get_ref().as_str());
+            } else {
+                self.check_file_domain(d, s)?;
+            }
         }
         for g in &s.generators {
-            self.check_generator(g, &names.domains)?;
+            self.check_generator(g, &procedural)?;
         }
         for g in &s.generated {
             self.positive(&g.size, "generated.size")?;
@@ -165,6 +172,91 @@ impl SuiteValidator<'_> {
         for (v, key) in [(&q.size_scale, "quick.size_scale"), (&q.epoch_scale, "quick.epoch_scale")] {
             if !(*v.get_ref() > 0.0 && *v.get_ref() <= 1.0) {
                 return Err(self.err(v, key, "must be in (0, 1]"));
+            }
+        }
+        Ok(())
+    }
+
+    /// A procedural domain has a style and a size and none of the file-backed keys.
+    fn check_procedural_domain(&self, d: &DomainSpec) -> Result<(), ConfigError> {
+        let file_keys: [(&str, Option<std::ops::Range<usize>>); 6] = [
+            ("layout", d.layout.as_ref().map(|v| v.span())),
+            ("preprocess", d.preprocess.as_ref().map(|v| v.span())),
+            ("root", d.root.as_ref().map(|v| v.span())),
+            ("labels", d.labels.as_ref().map(|v| v.span())),
+            ("id_map", d.id_map.as_ref().map(|v| v.span())),
+            ("expect", d.expect.as_ref().map(|v| v.span())),
+        ];
+        if let Some((key, Some(span))) = file_keys.into_iter().find(|(_, s)| s.is_some()) {
+            return Err(error_at(self.path, self.text, span, format!("domains.{key}"), format!("`{key}` applies to file-backed domains (source = \"artifact:NAME\" or \"folder:PATH\") only; remove it")));
+        }
+        if d.style.is_none() {
+            return Err(self.err(&d.source, "domains.style", "a procedural domain needs a `style`, e.g. style = \"photo\""));
+        }
+        match &d.size {
+            Some(size) => self.positive(size, "domains.size"),
+            None => Err(self.err(&d.source, "domains.size", "a procedural domain needs a `size` (images to render)")),
+        }
+    }
+
+    /// A file-backed domain: a known source, a layout, a preprocessing whose crop is the
+    /// suite's image size, and only the keys its layout reads.
+    fn check_file_domain(&self, d: &DomainSpec, s: &SuiteFile) -> Result<(), ConfigError> {
+        let source = d.source.get_ref();
+        let (kind, value) = source.split_once(':').unwrap_or(("", ""));
+        if !matches!(kind, "artifact" | "folder") || value.is_empty() {
+            return Err(self.err(&d.source, "domains.source", format!("unknown source `{source}`: use \"procedural\", \"artifact:NAME\" (an archive of datasets.lock) or \"folder:PATH\"")));
+        }
+        if kind == "artifact" && !s.suite.artifacts.iter().any(|a| a.get_ref() == value) {
+            return Err(self.err(&d.source, "domains.source", format!("artifact `{value}` is not listed in `[suite] artifacts`; add it there so `shiftbench fetch SUITE` fetches it")));
+        }
+        for (v, key) in [(d.style.as_ref().map(|v| v.span()), "style"), (d.size.as_ref().map(|v| v.span()), "size")] {
+            if let Some(span) = v {
+                let why = if key == "size" { "a file-backed set has the images it has; check its count with `expect = { files = N }`" } else { "styles belong to the procedural world" };
+                return Err(error_at(self.path, self.text, span, format!("domains.{key}"), format!("`{key}` applies to source = \"procedural\" only: {why}")));
+            }
+        }
+        if d.split == Split::Train {
+            return Err(self.err(&d.source, "domains.split", "file-backed domains are evaluation sets for now: use split = \"val\" or \"shift\""));
+        }
+        let Some(layout) = &d.layout else {
+            return Err(self.err(&d.source, "domains.layout", format!("a file-backed domain needs a `layout`: one of {}", list(Layout::ALL.iter().map(|l| l.name())))));
+        };
+        let Some(kind) = Layout::from_name(layout.get_ref()) else {
+            return Err(self.err(layout, "domains.layout", format!("unknown layout `{}`; known: {}", layout.get_ref(), list(Layout::ALL.iter().map(|l| l.name())))));
+        };
+        if kind == Layout::Objectnet {
+            return Err(self.err(layout, "domains.layout", "`objectnet` scores a prediction against several ImageNet classes, which `run` does not do yet; read it with the library's FileImageSet"));
+        }
+        if kind != Layout::ImagenetVal {
+            for (v, key) in [(&d.labels, "labels"), (&d.id_map, "id_map")] {
+                if let Some(v) = v {
+                    return Err(self.err(v, &format!("domains.{key}"), format!("`{key}` applies to layout = \"imagenet-val\" only")));
+                }
+            }
+        }
+        if let (Some(m), None) = (&d.id_map, &d.labels) {
+            return Err(self.err(m, "domains.id_map", "`id_map` maps the ids of a devkit label file: give `labels` too"));
+        }
+        let spec = d.preprocess.as_ref().map_or("imagenet", |p| p.get_ref().as_str());
+        let at = |msg: String| match &d.preprocess {
+            Some(p) => self.err(p, "domains.preprocess", msg),
+            None => self.err(&d.source, "domains.preprocess", msg),
+        };
+        let p = Preprocess::parse(spec).map_err(|e| at(e.to_string()))?;
+        let size = *s.suite.image_size.get_ref();
+        if p.crop != size {
+            return Err(at(format!("preprocessing `{spec}` crops {}×{}, but the suite's classifiers take {size}×{size} (image_size); set e.g. preprocess = \"imagenet:resize={},crop={size}\"", p.crop, p.crop, size * 8 / 7)));
+        }
+        if let Some(root) = &d.root {
+            let r = root.get_ref();
+            if r.starts_with('/') || r.split('/').any(|c| c == "..") {
+                return Err(self.err(root, "domains.root", "must be a folder inside the source: a relative path without `..`"));
+            }
+        }
+        if let Some(e) = &d.expect {
+            if e.get_ref().root.is_some() {
+                return Err(self.err(e, "domains.expect", "`root` is the domain's own key here: give `root = \"...\"` next to `expect`"));
             }
         }
         Ok(())
@@ -290,7 +382,7 @@ impl SuiteValidator<'_> {
         match (&g.img2img_source, &g.img2img_strength) {
             (Some(src), Some(strength)) => {
                 if !domains.contains(src.get_ref().as_str()) {
-                    return Err(self.err(src, "generators.img2img_source", format!("`{}` is not a domain; defined: {}", src.get_ref(), list(domains.iter().copied()))));
+                    return Err(self.err(src, "generators.img2img_source", format!("`{}` is not a procedural domain; defined: {}", src.get_ref(), list(domains.iter().copied()))));
                 }
                 let v = *strength.get_ref();
                 if !(v > 0.0 && v <= 1.0) {

@@ -263,8 +263,9 @@ pub fn weights_source(config: &SdConfig, weights_override: Option<&str>) -> Weig
 /// Settings of a `stable-diffusion` generator of `suite` (img2img sources are `suite`'s domains).
 pub fn settings_for(suite: &SuiteConfig, config: &SdConfig, templates: super::TemplateSet, seed: u64) -> SdSettings {
     let img2img = config.img2img.as_ref().and_then(|(source, strength)| {
-        let domain = suite.domain(source)?;
-        Some(Img2ImgSource { domain: source.clone(), style: domain.style, seed, size: suite.image_size, strength: *strength })
+        // The validator allows procedural domains only as img2img sources.
+        let crate::suite::DomainData::Procedural { style, .. } = suite.domain(source)?.data else { return None };
+        Some(Img2ImgSource { domain: source.clone(), style, seed, size: suite.image_size, strength: *strength })
     });
     SdSettings {
         preset: config.preset,
