@@ -31,6 +31,22 @@ pub fn write_safetensors<'a>(path: &Path, tensors: impl IntoIterator<Item = (&'a
     write_atomic(path, &bytes)
 }
 
+/// Moves `path` into the folder `dest_dir` (created if needed) under its own name, or with a
+/// `.1`, `.2`, ... suffix when that is taken, so nothing moved aside before is overwritten.
+/// Returns where it went.
+pub fn move_aside(path: &Path, dest_dir: &Path) -> Result<std::path::PathBuf> {
+    std::fs::create_dir_all(dest_dir).with_context(|| format!("cannot create folder {}", dest_dir.display()))?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut dest = dest_dir.join(&name);
+    let mut k = 1;
+    while dest.exists() {
+        dest = dest_dir.join(format!("{name}.{k}"));
+        k += 1;
+    }
+    std::fs::rename(path, &dest).with_context(|| format!("cannot move {} to {}", path.display(), dest.display()))?;
+    Ok(dest)
+}
+
 /// The longest name a suite, lock or record value may give a file or folder.
 pub const MAX_NAME_BYTES: usize = 100;
 

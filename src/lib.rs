@@ -13,7 +13,8 @@
 //! - `data` holds images and the procedural world, `generate` the generators and generated
 //!   sets, `prepare` makes a plan's sets;
 //! - `model` holds the classifiers (behind [`model::Classifier`]), `train` fits them, `eval`
-//!   predicts and counts, `record` is the run record's schema;
+//!   predicts and counts, `record` is the run record's schema and its checks, `checkpoints`
+//!   the finished checkpoints that verify themselves;
 //! - `run` schedules a plan's jobs, resumes and cleans up; `reproduce` re-runs a published
 //!   results folder and compares it record by record;
 //! - `metrics`, `robustness` (effective robustness: the one baseline-fit type, `BaselineFit`,
@@ -21,6 +22,7 @@
 //!   and `report` turn records into leaderboards, tables and plots; `csvfmt` is the one CSV
 //!   dialect of every output table.
 
+pub mod checkpoints;
 pub mod config_error;
 pub mod csvfmt;
 pub mod data;

@@ -11,7 +11,7 @@ mod records;
 
 pub use leaderboard::{build, leaderboard_header, Leaderboard, LeaderboardRow, ShiftFit, BOOTSTRAP_SEED, LEADERBOARD_SCHEMA};
 pub use markdown::markdown;
-pub use records::load_records;
+pub use records::{load_records, read_record};
 
 use crate::fsutil::write_atomic;
 use crate::robustness::fit::FITS_FILE;
