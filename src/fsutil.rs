@@ -5,7 +5,8 @@ use std::io::Write;
 use std::path::Path;
 
 /// Writes `bytes` to `path` via a temporary sibling file and a rename, creating parent folders.
-/// A crash leaves either the old file or the new one, never a truncated mix.
+/// A crash leaves either the old file or the new one, never a truncated mix. A file that is
+/// replaced keeps its permissions (a read-only lock file stays read-only).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create folder {}", dir.display()))?;
@@ -15,6 +16,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let mut f = std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
         f.write_all(bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
         f.sync_all().with_context(|| format!("cannot flush {}", tmp.display()))?;
+        if let Ok(old) = std::fs::metadata(path) {
+            std::fs::set_permissions(&tmp, old.permissions()).with_context(|| format!("cannot set the permissions of {}", tmp.display()))?;
+        }
         std::fs::rename(&tmp, path).with_context(|| format!("cannot move {} into place", path.display()))?;
         Ok(())
     })();
