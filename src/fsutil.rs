@@ -28,6 +28,32 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     result
 }
 
+/// Whether `name` is a temporary file of [`write_atomic`]: `.<name>.<pid>.tmp`.
+pub fn is_temp_file_name(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else { return false };
+    rest.rsplit_once('.').is_some_and(|(file, pid)| !file.is_empty() && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Removes every temporary file of [`write_atomic`] under `dir` (any depth; links are not
+/// followed). Only for a folder no live process writes to, e.g. one whose lock is held: a kill
+/// in the middle of a write leaves such files behind, and nothing else ever removes them.
+pub fn remove_temp_files(dir: &Path) -> Result<()> {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for entry in entries {
+            let entry = entry.with_context(|| format!("cannot list {}", d.display()))?;
+            let kind = entry.file_type().with_context(|| format!("cannot inspect {}", entry.path().display()))?;
+            if kind.is_dir() {
+                stack.push(entry.path());
+            } else if kind.is_file() && is_temp_file_name(&entry.file_name().to_string_lossy()) {
+                std::fs::remove_file(entry.path()).with_context(|| format!("cannot remove leftover {}", entry.path().display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Writes named tensors as one safetensors file, atomically (see [`write_atomic`]). safetensors
 /// orders tensors itself, so the bytes do not depend on the map's iteration order.
 pub fn write_safetensors<'a>(path: &Path, tensors: impl IntoIterator<Item = (&'a String, &'a candle_core::Tensor)>) -> Result<()> {
@@ -99,6 +125,16 @@ mod tests {
         }
         for good in ["v2", "imagenet-r", "real+generated", "gen-val.1"] {
             assert_eq!(checked_name(good, "shift").unwrap(), good);
+        }
+    }
+
+    #[test]
+    fn temp_file_names_are_exactly_those_write_atomic_makes() {
+        for yes in [".val.json.123.tmp", ".sketch.png.9.tmp", ".leaderboard.csv.4242.tmp"] {
+            assert!(is_temp_file_name(yes), "{yes}");
+        }
+        for no in ["val.json", ".val.json", "x.123.tmp", ".x.tmp", ".x.12a.tmp", "..1.tmp", ".partial.json"] {
+            assert!(!is_temp_file_name(no), "{no}");
         }
     }
 

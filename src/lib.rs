@@ -46,6 +46,7 @@ pub mod rng;
 pub mod run;
 pub mod suite;
 pub mod train;
+pub mod usage;
 
 /// Version of the harness, recorded in every run record.
 pub const HARNESS_VERSION: &str = env!("CARGO_PKG_VERSION");

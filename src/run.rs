@@ -52,8 +52,20 @@ pub struct RunSummary {
     pub records_written: usize,
 }
 
+/// What `check` and `run` refuse before any work: a suite whose `[suite] artifacts` are not in
+/// `datasets.lock`, or that needs more memory or disk than this machine has for `out`
+/// ([`crate::suite::budget`]).
+pub fn check_before_work(suite: &Suite, out: &Path) -> Result<()> {
+    if !suite.config.artifacts.is_empty() {
+        let lock = crate::fetch::lock::Lock::load(Path::new(crate::fetch::lock::LOCK_FILE))?;
+        crate::fetch::artifacts::suite_artifacts(suite, &lock)?;
+    }
+    crate::suite::budget::check_machine(&suite.config, out)
+}
+
 pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunSummary> {
     let config = &suite.config;
+    check_before_work(suite, &opts.out)?;
     let plan = Plan::new(config, opts.seed.unwrap_or(config.seed), opts.quick);
     let work = opts.out.join("work");
     let manifest = crate::folder::RunManifest { suite: suite.name().to_string(), suite_hash: suite.hash.clone(), seed: plan.seed, quick: opts.quick };

@@ -176,9 +176,15 @@ fn an_invalid_record_is_regenerated_by_run_and_refused_by_leaderboard() {
         assert_eq!(lb.status.code(), Some(1), "{name}: {err}");
         assert!(err.contains(&path(&out).display().to_string()) && err.contains(said) && err.lines().count() == 1, "{name}: {err}");
 
+        // Temporary files of writes a kill interrupted, anywhere in the folder.
+        let leftovers = [out.join(".leaderboard.csv.4242.tmp"), out.join("plots/.v2.png.999999.tmp"), out.join("work/checkpoints/.x.safetensors.77.tmp")];
+        for f in &leftovers {
+            std::fs::write(f, b"half").unwrap();
+        }
         let o = run_quick(&suite(), &out);
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.contains("stale-records") && err.contains(said), "{name}: {err}");
+        assert!(leftovers.iter().all(|f| !f.exists()), "{name}: leftover temporary files were not removed");
         assert!(String::from_utf8_lossy(&o.stdout).contains("1 re-evaluated from checkpoints"), "{name}");
         assert_eq!(std::fs::read_to_string(out.join("leaderboard.csv")).unwrap(), want, "{name}: the leaderboard differs from a clean run's");
     }

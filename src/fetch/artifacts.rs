@@ -35,7 +35,9 @@ impl ArtifactArgs {
         let mut opts = FetchOptions::new(cache);
         opts.mirrors = self.mirrors.iter().cloned().chain(fetch::mirrors_from_env()).collect();
         for m in &opts.mirrors {
-            anyhow::ensure!(m.is_dir(), "mirror folder {} does not exist; pass an existing folder to --mirror (or fix SHIFTBENCH_MIRROR)", m.display());
+            if !m.is_dir() {
+                return Err(crate::usage::usage(format!("mirror folder {} does not exist; pass an existing folder to --mirror (or fix SHIFTBENCH_MIRROR)", m.display())));
+            }
         }
         opts.offline = self.offline;
         Ok(opts)
@@ -47,11 +49,11 @@ pub fn fetch_command(args: &ArtifactArgs, targets: &[String]) -> Result<()> {
     let lock = Lock::load(&args.lock)?;
     let opts = args.options()?;
     if targets.is_empty() {
-        bail!(
+        return Err(crate::usage::usage(format!(
             "name a suite file or artifacts to fetch, e.g. `shiftbench fetch imagenet-testbed-top1s`; artifacts in {}: {}",
             lock.path.display(),
             list(lock.artifacts.iter().map(|a| a.name.as_str()))
-        );
+        )));
     }
     let wanted = resolve_targets(&lock, targets)?;
     let (mut missing, mut failed) = (Vec::new(), 0usize);

@@ -214,7 +214,7 @@ pub(super) fn resolve(file: &SuiteFile) -> SuiteConfig {
         leaderboard: LeaderboardPlan {
             models: texts(&file.leaderboard.models),
             regimes: texts(&file.leaderboard.regimes),
-            seeds: file.leaderboard.seeds.clone(),
+            seeds: file.leaderboard.seeds.iter().map(|s| *s.get_ref()).collect(),
         },
         metrics: Metrics {
             id_domain: text(&file.metrics.id_domain),
