@@ -311,3 +311,12 @@ fn check_refuses_a_suite_the_machine_cannot_hold_and_unknown_artifacts() {
     let (code, err) = check(&text);
     assert!(code == Some(1) && err.contains(&format!("s.toml:{line}:")) && err.contains("`no-such-artifact` is not an artifact of datasets.lock"), "{err}");
 }
+
+#[test]
+fn names_too_long_for_a_file_system_are_errors() {
+    let long = "d".repeat(300);
+    let (text, line) = edited("[[domains]]", "name = \"train\"", &format!("name = \"{long}\""));
+    assert_error(&error_of(&text), line, "domains.name", &["1 to 100 letters"]);
+    let (text, line) = edited("[suite]", "name = \"shapes\"", &format!("name = \"{long}\""));
+    assert_error(&error_of(&text), line, "suite.name", &["1 to 100 letters"]);
+}

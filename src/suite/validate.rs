@@ -201,8 +201,8 @@ impl SuiteValidator<'_> {
 
     fn check_header(&self, s: &SuiteFile) -> Result<(), ConfigError> {
         let name = s.suite.name.get_ref();
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            return Err(self.err(&s.suite.name, "suite.name", "use letters, digits, `-` and `_` only (it names the results folder)"));
+        if name.is_empty() || name.len() > crate::fsutil::MAX_NAME_BYTES || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(self.err(&s.suite.name, "suite.name", format!("use 1 to {} letters, digits, `-` and `_` only (it names the results folder)", crate::fsutil::MAX_NAME_BYTES)));
         }
         let size = *s.suite.image_size.get_ref();
         if !(16..=512).contains(&size) {
@@ -446,8 +446,8 @@ impl SuiteValidator<'_> {
     fn unique_names<'s>(&self, names: impl Iterator<Item = &'s Spanned<String>>, key: &str) -> Result<BTreeSet<&'s str>, ConfigError> {
         let mut seen = BTreeSet::new();
         for n in names {
-            if !crate::fsutil::has_name_characters(n.get_ref()) {
-                return Err(self.err(n, key, "use letters, digits and `-_+.` only (names become folder names)"));
+            if !crate::fsutil::has_name_characters(n.get_ref()) || n.get_ref().len() > crate::fsutil::MAX_NAME_BYTES {
+                return Err(self.err(n, key, format!("use 1 to {} letters, digits and `-_+.` only (names become folder names)", crate::fsutil::MAX_NAME_BYTES)));
             }
             if !seen.insert(n.get_ref().as_str()) {
                 return Err(self.err(n, key, format!("`{}` is defined twice", n.get_ref())));
