@@ -58,6 +58,8 @@ pub fn claim(dir: &Path, manifest: &RunManifest) -> Result<FolderLock> {
     if !FileExt::try_lock_exclusive(&file).with_context(|| format!("cannot lock {}", path.display()))? {
         bail!("another shiftbench run is writing into {}; wait for it to finish, or pass another --out", dir.display());
     }
+    // Holding the lock, every temporary file of an atomic write in here is a dead run's.
+    crate::fsutil::remove_temp_files(dir)?;
     if dir.join(MANIFEST_FILE).exists() {
         let owner = RunManifest::read(dir)?;
         if owner != *manifest {

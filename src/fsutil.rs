@@ -6,7 +6,8 @@ use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 /// Writes `bytes` to `path` via a temporary sibling file and a rename, creating parent folders.
-/// A crash leaves either the old file or the new one, never a truncated mix.
+/// A crash leaves either the old file or the new one, never a truncated mix. A file that is
+/// replaced keeps its permissions (a read-only lock file stays read-only).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut file = AtomicFile::create(path)?;
     file.write_all(bytes).with_context(|| format!("cannot write {}", file.tmp.display()))?;
@@ -40,6 +41,10 @@ impl AtomicFile {
         let file = file.into_inner().map_err(|e| e.into_error()).with_context(|| format!("cannot write {}", self.tmp.display()))?;
         file.sync_all().with_context(|| format!("cannot flush {}", self.tmp.display()))?;
         drop(file);
+        // Rewriting a file keeps its mode (a read-only lock file stays read-only).
+        if let Ok(old) = std::fs::metadata(&self.path) {
+            std::fs::set_permissions(&self.tmp, old.permissions()).with_context(|| format!("cannot set the permissions of {}", self.tmp.display()))?;
+        }
         std::fs::rename(&self.tmp, &self.path).with_context(|| format!("cannot move {} into place", self.path.display()))
     }
 }
@@ -69,11 +74,53 @@ impl Drop for AtomicFile {
     }
 }
 
+/// Whether `name` is a temporary file of [`write_atomic`]: `.<name>.<pid>.tmp`.
+pub fn is_temp_file_name(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else { return false };
+    rest.rsplit_once('.').is_some_and(|(file, pid)| !file.is_empty() && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Removes every temporary file of [`write_atomic`] under `dir` (any depth; links are not
+/// followed). Only for a folder no live process writes to, e.g. one whose lock is held: a kill
+/// in the middle of a write leaves such files behind, and nothing else ever removes them.
+pub fn remove_temp_files(dir: &Path) -> Result<()> {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for entry in entries {
+            let entry = entry.with_context(|| format!("cannot list {}", d.display()))?;
+            let kind = entry.file_type().with_context(|| format!("cannot inspect {}", entry.path().display()))?;
+            if kind.is_dir() {
+                stack.push(entry.path());
+            } else if kind.is_file() && is_temp_file_name(&entry.file_name().to_string_lossy()) {
+                std::fs::remove_file(entry.path()).with_context(|| format!("cannot remove leftover {}", entry.path().display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Writes named tensors as one safetensors file, atomically (see [`write_atomic`]). safetensors
 /// orders tensors itself, so the bytes do not depend on the map's iteration order.
 pub fn write_safetensors<'a>(path: &Path, tensors: impl IntoIterator<Item = (&'a String, &'a candle_core::Tensor)>) -> Result<()> {
     let bytes = safetensors::serialize(tensors, None).with_context(|| format!("cannot encode {}", path.display()))?;
     write_atomic(path, &bytes)
+}
+
+/// Moves `path` into the folder `dest_dir` (created if needed) under its own name, or with a
+/// `.1`, `.2`, ... suffix when that is taken, so nothing moved aside before is overwritten.
+/// Returns where it went.
+pub fn move_aside(path: &Path, dest_dir: &Path) -> Result<std::path::PathBuf> {
+    std::fs::create_dir_all(dest_dir).with_context(|| format!("cannot create folder {}", dest_dir.display()))?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut dest = dest_dir.join(&name);
+    let mut k = 1;
+    while dest.exists() {
+        dest = dest_dir.join(format!("{name}.{k}"));
+        k += 1;
+    }
+    std::fs::rename(path, &dest).with_context(|| format!("cannot move {} to {}", path.display(), dest.display()))?;
+    Ok(dest)
 }
 
 /// The longest name a suite, lock or record value may give a file or folder.
@@ -124,6 +171,16 @@ mod tests {
         }
         for good in ["v2", "imagenet-r", "real+generated", "gen-val.1"] {
             assert_eq!(checked_name(good, "shift").unwrap(), good);
+        }
+    }
+
+    #[test]
+    fn temp_file_names_are_exactly_those_write_atomic_makes() {
+        for yes in [".val.json.123.tmp", ".sketch.png.9.tmp", ".leaderboard.csv.4242.tmp"] {
+            assert!(is_temp_file_name(yes), "{yes}");
+        }
+        for no in ["val.json", ".val.json", "x.123.tmp", ".x.tmp", ".x.12a.tmp", "..1.tmp", ".partial.json"] {
+            assert!(!is_temp_file_name(no), "{no}");
         }
     }
 

@@ -13,8 +13,9 @@
 //! - `data` holds images and the procedural world, `generate` the generators and generated
 //!   sets, `prepare` makes a plan's sets;
 //! - `model` holds the classifiers (behind [`model::Classifier`]), `train` fits them, `eval`
-//!   predicts and counts, `record` is the run record's schema; `predict` runs a classifier on
-//!   image files for `shiftbench predict`;
+//!   predicts and counts, `record` is the run record's schema and its checks, `checkpoints`
+//!   the finished checkpoints that verify themselves; `predict` runs a classifier on image
+//!   files for `shiftbench predict`;
 //! - `run` schedules a plan's jobs, resumes and cleans up; `reproduce` re-runs a published
 //!   results folder and compares it record by record;
 //! - `metrics`, `robustness` (effective robustness: the one baseline-fit type, `BaselineFit`,
@@ -22,6 +23,7 @@
 //!   and `report` turn records into leaderboards, tables and plots; `csvfmt` is the one CSV
 //!   dialect of every output table.
 
+pub mod checkpoints;
 pub mod config_error;
 pub mod csvfmt;
 pub mod data;
@@ -46,6 +48,7 @@ pub mod rng;
 pub mod run;
 pub mod suite;
 pub mod train;
+pub mod usage;
 
 /// Version of the harness, recorded in every run record.
 pub const HARNESS_VERSION: &str = env!("CARGO_PKG_VERSION");

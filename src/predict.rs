@@ -3,21 +3,21 @@
 //! transform does on a PIL image ([`crate::data::image`]).
 //!
 //! The planning is pure and comes first: which files are images and in which order
-//! ([`list_images`], [`sort_by_path_bytes`]), the top-k rule ([`top_k`]), the CSV ([`csv_text`]),
+//! ([`list_images`]), the top-k rule ([`top_k`]), the CSV ([`csv_text`]),
 //! the `.npy` header ([`npy_header`]) and what a weights file holds ([`WeightsHeader`]). [`run`]
 //! does the I/O: decoding and preprocessing on rayon's threads one batch ahead of the forward
 //! pass, which goes through [`Classifier`], and outputs written atomically.
 //!
 //! **Listing rule.** A `PATH` that is a file is taken as given, whatever its name (the format is
-//! found from its bytes, [`crate::data::image::decode`]). A folder contributes every file below it,
-//! recursively, whose extension is one of [`IMAGE_EXTENSIONS`] in any letter case (the formats
-//! the decoder reads; other files, such as `labels.txt` or `.DS_Store`, are not images);
-//! symbolic links to files are followed, links to folders are not (a link cycle cannot loop).
-//! A folder's images are in **byte order of their path text** ([`sort_by_path_bytes`], the order
-//! of Python's `sorted()` on the paths and of `LC_ALL=C sort`): `10.png` before `9.png`, `B.png`
-//! before `a.png`, `a.png` before `a/x.png` (`.` is below `/`). Numbers are not compared as
-//! numbers: the order is a property of the names, never of a locale. `PATH`s are taken in the
-//! order given; a file named twice is predicted twice.
+//! found from its bytes, [`crate::data::image::decode`]). A folder contributes its images as every
+//! image set reads a folder ([`crate::data::imageset::list_images`]): every file below it,
+//! recursively, whose extension is one of [`IMAGE_EXTENSIONS`] in any letter case, hidden files
+//! (`.DS_Store`, `._x.jpg`) left out, sorted by path **component by component, each name in byte
+//! order**: `10.png` before `9.png`, `B.png` before `a.png`, and a folder's contents together
+//! (`a/x.png` before `a.png`, since `a` sorts before `a.png`). Numbers are not compared as
+//! numbers: the order is a property of the names, never of a locale. Symbolic links to files are
+//! followed, links to folders are not (a link cycle cannot loop). `PATH`s are taken in the order
+//! given; a file named twice is predicted twice.
 //!
 //! **Independence.** Each image's logits depend on that image only: evaluation-mode networks
 //! treat batch mates independently and the CPU kernels sum in a fixed order whatever the thread
@@ -26,6 +26,7 @@
 
 use crate::data::image::decode::MAX_PIXELS;
 use crate::data::image::{open_rgb, ImageTensor, Preprocess};
+pub use crate::data::imageset::IMAGE_EXTENSIONS;
 use crate::fsutil::AtomicFile;
 use crate::model::{Classifier, NamedArch, ResNet};
 use anyhow::{anyhow, bail, ensure, Context, Result};
@@ -33,9 +34,6 @@ use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-
-/// Extensions (compared case-insensitively) that make a file inside a folder an image.
-pub const IMAGE_EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
 
 /// Classes per CSV row.
 pub const TOP_K: usize = 5;
@@ -47,16 +45,6 @@ pub const CSV_COLUMNS: [&str; 1 + TOP_K] = ["path", "top1", "top2", "top3", "top
 /// 224 px needs about 1 GB of activations on the CPU; larger batches are not faster there.
 pub const DEFAULT_BATCH: usize = 16;
 
-/// Whether a file found in a folder counts as an image (see [`IMAGE_EXTENSIONS`]).
-pub fn is_image_name(path: &Path) -> bool {
-    path.extension().and_then(|e| e.to_str()).is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
-}
-
-/// Sorts paths by the bytes of their text (the listing rule in the module docs).
-pub fn sort_by_path_bytes(paths: &mut [PathBuf]) {
-    paths.sort_by(|a, b| a.as_os_str().as_encoded_bytes().cmp(b.as_os_str().as_encoded_bytes()));
-}
-
 /// The images `inputs` name, in prediction order (the listing rule in the module docs). A
 /// missing path, an unreadable folder or a folder without images is an error naming it.
 pub fn list_images(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
@@ -67,33 +55,16 @@ pub fn list_images(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
             out.push(input.clone());
             continue;
         }
-        let mut found = Vec::new();
-        walk(input, &mut found)?;
+        let found = crate::data::imageset::list_images(input)?;
         ensure!(
             !found.is_empty(),
             "{} holds no images (files ending in .{}, in any case, in it or its subfolders)",
             input.display(),
             IMAGE_EXTENSIONS.join(", .")
         );
-        sort_by_path_bytes(&mut found);
         out.extend(found);
     }
     Ok(out)
-}
-
-fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<()> {
-    let entries = std::fs::read_dir(dir).with_context(|| format!("cannot list folder {}", dir.display()))?;
-    for entry in entries {
-        let entry = entry.with_context(|| format!("cannot list folder {}", dir.display()))?;
-        let path = entry.path();
-        let kind = entry.file_type().with_context(|| format!("cannot read {}", path.display()))?;
-        if kind.is_dir() {
-            walk(&path, found)?;
-        } else if is_image_name(&path) && (kind.is_file() || std::fs::metadata(&path).is_ok_and(|m| m.is_file())) {
-            found.push(path);
-        }
-    }
-    Ok(())
 }
 
 /// The `k` classes with the highest logits, best first. Equal logits rank the lower class index
@@ -391,7 +362,7 @@ mod tests {
     }
 
     #[test]
-    fn folders_list_their_images_recursively_in_path_byte_order() {
+    fn folders_list_their_images_recursively_component_by_component() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         for f in ["9.png", "10.png", "B.PNG", "a.jpeg", "a/x.jpg", "a/notes.txt", "a.png", "b/.DS_Store", "b/c/d.JpG"] {
@@ -403,7 +374,7 @@ mod tests {
         std::fs::write(d.join("given.txt"), b"").unwrap();
         let listed = list_images(&[d.join("given.txt"), d.to_owned()]).unwrap();
         let rel: Vec<String> = listed.iter().map(|p| p.strip_prefix(d).unwrap().to_string_lossy().into_owned()).collect();
-        assert_eq!(rel, ["given.txt", "10.png", "9.png", "B.PNG", "a.jpeg", "a.png", "a/x.jpg", "b/c/d.JpG"]);
+        assert_eq!(rel, ["given.txt", "10.png", "9.png", "B.PNG", "a/x.jpg", "a.jpeg", "a.png", "b/c/d.JpG"]);
         std::fs::create_dir(d.join("empty")).unwrap();
         let e = format!("{:#}", list_images(&[d.join("empty")]).unwrap_err());
         assert!(e.contains("empty") && e.contains("no images") && e.contains(".png, .jpg, .jpeg"), "{e}");

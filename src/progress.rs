@@ -45,3 +45,9 @@ pub fn say(msg: impl AsRef<str>) {
         println!("{}", msg.as_ref());
     }
 }
+
+/// Prints a one-line warning on stderr, terminal or not: something on disk did not match and was
+/// set aside, which a log must show.
+pub fn warn(msg: impl AsRef<str>) {
+    eprintln!("warning: {}", msg.as_ref());
+}

@@ -5,8 +5,15 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Version of the record format; bump when a field changes meaning.
-pub const RECORD_SCHEMA: u32 = 1;
+pub mod check;
+
+/// Version of the record format; bump when a field changes meaning. Schema 2 added the suite
+/// seed and the checkpoint's sha256 to the provenance; schema 1 records (without them) are still
+/// read, so folders published before stay readable.
+pub const RECORD_SCHEMA: u32 = 2;
+
+/// The oldest record schema this harness still reads.
+pub const OLDEST_READABLE_SCHEMA: u32 = 1;
 
 /// Whether a record belongs to a leaderboard entry or to the baseline testbed behind the fits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -58,6 +65,13 @@ pub struct Provenance {
     /// sha256 of every input of the training job (suite sections, seed, harness version).
     pub job_hash: String,
     pub device: String,
+    /// The suite seed in force when the record was made (`--seed` or the suite's own); the
+    /// record's top-level `seed` is the classifier's training seed. Absent in schema 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suite_seed: Option<u64>,
+    /// sha256 of the checkpoint file the record was evaluated from. Absent in schema 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_sha256: Option<String>,
 }
 
 /// How the evaluated classifier was trained.

@@ -13,6 +13,7 @@ use crate::eval::RecordSubject;
 use crate::model::{Classifier, ResNet};
 use crate::plan::{Job, Plan};
 use crate::prepare::Datasets;
+use crate::record::check::Expected;
 use crate::record::{record_file_name, DomainRole, Provenance, RunRecord, TrainSummary};
 use crate::suite::Suite;
 use crate::train::{total_steps, train_with, CheckpointPlan, TrainData, TrainOptions};
@@ -51,8 +52,20 @@ pub struct RunSummary {
     pub records_written: usize,
 }
 
+/// What `check` and `run` refuse before any work: a suite whose `[suite] artifacts` are not in
+/// `datasets.lock`, or that needs more memory or disk than this machine has for `out`
+/// ([`crate::suite::budget`]).
+pub fn check_before_work(suite: &Suite, out: &Path) -> Result<()> {
+    if !suite.config.artifacts.is_empty() {
+        let lock = crate::fetch::lock::Lock::load(Path::new(crate::fetch::lock::LOCK_FILE))?;
+        crate::fetch::artifacts::suite_artifacts(suite, &lock)?;
+    }
+    crate::suite::budget::check_machine(&suite.config, out)
+}
+
 pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunSummary> {
     let config = &suite.config;
+    check_before_work(suite, &opts.out)?;
     let plan = Plan::new(config, opts.seed.unwrap_or(config.seed), opts.quick);
     let work = opts.out.join("work");
     let manifest = crate::folder::RunManifest { suite: suite.name().to_string(), suite_hash: suite.hash.clone(), seed: plan.seed, quick: opts.quick };
@@ -87,7 +100,7 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunSummary> {
         multi: &multi,
         abort_after_step: abort_after_step()?,
     };
-    move_stale_records(&opts.out, &work, &plan)?;
+    move_stale_records(&opts.out, &work, &Expected::new(&plan, suite.name(), &suite.hash))?;
     let mut order: Vec<usize> = (0..plan.jobs.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(plan.job_cost(&plan.jobs[i])));
     let summary = run_in_parallel(&ctx, &order, opts.jobs)?;
@@ -213,23 +226,21 @@ impl JobContext<'_> {
 
         let mut model = ResNet::new(job.model.clone(), crate::rng::derive_seed(job.config.seed, "init", 0), &self.device)?;
         let checkpoint = self.work.join("checkpoints").join(format!("{train_hash}.safetensors"));
-        let meta_path = checkpoint.with_extension("json");
-        let (trained, resumed, final_loss) = if checkpoint.exists() && meta_path.exists() {
-            // A checkpoint from before torchvision naming has the right key but other tensor names.
-            model.load(&checkpoint).with_context(|| format!("delete {} and {} to retrain this job", checkpoint.display(), meta_path.display()))?;
-            let corrupt = || format!("{} is corrupt; delete it and its .safetensors to retrain", meta_path.display());
-            let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta_path)?).with_context(corrupt)?;
-            (false, false, meta["final_loss"].as_f64().with_context(corrupt)?)
-        } else {
-            let (loss, resumed) = self.train(job, &mut model, &train_hash)?;
-            model.save(&checkpoint)?;
-            crate::fsutil::write_atomic(&meta_path, serde_json::json!({"final_loss": loss, "key": train_key}).to_string().as_bytes())?;
-            // Only now that the finished checkpoint is in place may the partial ones go.
-            let partial = self.partial_dir(&train_hash);
-            if partial.exists() {
-                std::fs::remove_dir_all(&partial).with_context(|| format!("cannot remove finished job's partial checkpoints {}", partial.display()))?;
+        let stale = self.work.join("stale-checkpoints");
+        let (trained, resumed, final_loss, checkpoint_sha256) = match crate::checkpoints::open(&checkpoint, &train_key, &mut model, &stale)? {
+            Some(verified) => (false, false, verified.final_loss, verified.sha256),
+            None => {
+                // A checkpoint that failed its checks may have half-loaded into the model.
+                model = ResNet::new(job.model.clone(), crate::rng::derive_seed(job.config.seed, "init", 0), &self.device)?;
+                let (loss, resumed) = self.train(job, &mut model, &train_hash)?;
+                let sha256 = crate::checkpoints::save(&model, &checkpoint, &train_key, loss)?;
+                // Only now that the finished checkpoint is in place may the partial ones go.
+                let partial = self.partial_dir(&train_hash);
+                if partial.exists() {
+                    std::fs::remove_dir_all(&partial).with_context(|| format!("cannot remove finished job's partial checkpoints {}", partial.display()))?;
+                }
+                (true, resumed, loss, sha256)
             }
-            (true, resumed, loss)
         };
 
         let info = model.info();
@@ -249,7 +260,7 @@ impl JobContext<'_> {
             let labels: Vec<u32> = (0..data.len()).map(|i| data.label(i)).collect();
             let counts = crate::eval::count(&predictions, &labels, self.plan.classes.len())?;
             let subject = RecordSubject { suite: self.suite.name(), role: job.role, model: &job.name, regime: &job.regime, seed: job.seed, domain: set, domain_role: *role, sweep: job.sweep.as_ref() };
-            let record = crate::eval::record(&subject, counts, &self.plan.protocol, &summary, self.provenance(key));
+            let record = crate::eval::record(&subject, counts, &self.plan.protocol, &summary, self.provenance(key, &checkpoint_sha256));
             let mut text = serde_json::to_string_pretty(&record)?;
             text.push('\n');
             crate::fsutil::write_atomic(&self.out.join(record.file_name()), text.as_bytes())?;
@@ -266,6 +277,7 @@ impl JobContext<'_> {
         let label = format!("{}/{}", job.name, job.regime);
         let steps = total_steps(data, &job.config)?;
         let partial = self.partial_dir(train_hash);
+        self.set_aside_bad_partial(job, &partial)?;
         let every = self.suite.config.training.checkpoint_every_steps;
         let opts = TrainOptions { checkpoint: every.map(|every_steps| CheckpointPlan { dir: partial.clone(), every_steps }), ..TrainOptions::default() };
         let pb = self.multi.add(crate::progress::bar(steps, &label));
@@ -282,12 +294,25 @@ impl JobContext<'_> {
         Ok((outcome.final_loss, outcome.resumed_from.is_some()))
     }
 
+    /// Moves a job's partial checkpoints to `work/stale-checkpoints/` when the newest cannot be
+    /// resumed from (see [`crate::train::checkpoint::defect`]), so the job starts over instead
+    /// of failing.
+    fn set_aside_bad_partial(&self, job: &Job, partial: &Path) -> Result<()> {
+        let Some(step) = crate::train::checkpoint::latest(partial)? else { return Ok(()) };
+        let mut scratch = ResNet::new(job.model.clone(), 0, &self.device)?;
+        if let Some(defect) = crate::train::checkpoint::defect(partial, step, &mut scratch, &job.config) {
+            let dest = crate::fsutil::move_aside(partial, &self.work.join("stale-checkpoints"))?;
+            crate::progress::warn(format!("partial checkpoint of step {step}: {defect}; moved {} to {}, training the job from the start", partial.display(), dest.display()));
+        }
+        Ok(())
+    }
+
     /// Where a job's partial checkpoints live while it trains.
     fn partial_dir(&self, train_hash: &str) -> PathBuf {
         self.work.join("partial").join(train_hash)
     }
 
-    fn provenance(&self, record_key: &str) -> Provenance {
+    fn provenance(&self, record_key: &str, checkpoint_sha256: &str) -> Provenance {
         Provenance {
             harness_version: crate::HARNESS_VERSION.to_string(),
             git_revision: crate::GIT_REVISION.to_string(),
@@ -295,6 +320,8 @@ impl JobContext<'_> {
             lock_hash: self.lock_hash.clone(),
             job_hash: record_key.to_string(),
             device: if self.device.is_cpu() { "cpu" } else { "cuda" }.to_string(),
+            suite_seed: Some(self.plan.seed),
+            checkpoint_sha256: Some(checkpoint_sha256.to_string()),
         }
     }
 }
@@ -305,28 +332,26 @@ fn round_to(x: f64, decimals: i32) -> f64 {
     (x * f).round() / f
 }
 
-/// True when `path` holds a readable record produced from exactly these inputs.
+/// True when `path` holds a current-schema record produced from exactly these inputs. (Records
+/// that are not well formed were moved aside before, by [`move_stale_records`].)
 fn record_matches(path: &Path, key: &str) -> bool {
     std::fs::read(path)
         .ok()
         .and_then(|b| serde_json::from_slice::<RunRecord>(&b).ok())
-        .is_some_and(|r| r.provenance.job_hash == key)
+        .is_some_and(|r| r.schema == crate::record::RECORD_SCHEMA && r.provenance.job_hash == key)
 }
 
-/// Moves records that the current plan would not write (a model or domain removed from the
-/// suite, a renamed regime) out of `records/` so they cannot leak into the leaderboard.
-/// They are kept, not deleted, under `work/stale-records/`. Temporary files of writes that a
-/// kill interrupted are removed.
-fn move_stale_records(out: &Path, work: &Path, plan: &Plan) -> Result<()> {
+/// Moves records out of `records/` that the current plan would not write (a model or domain
+/// removed from the suite, a renamed regime) or that fail their checks (counts that do not add
+/// up, names outside the suite's vocabulary, another seed: [`crate::record::check`]), so they
+/// cannot leak into the leaderboard; the plan's missing records are then regenerated. They are
+/// kept, not deleted, under `work/stale-records/`. Temporary files of writes that a kill
+/// interrupted are removed.
+fn move_stale_records(out: &Path, work: &Path, expected: &Expected) -> Result<()> {
     let root = out.join("records");
     if !root.exists() {
         return Ok(());
     }
-    let expected: std::collections::BTreeSet<PathBuf> = plan
-        .jobs
-        .iter()
-        .flat_map(|j| plan.eval_sets.iter().map(move |(s, _)| out.join(record_file_name(j.role, &j.name, &j.regime, j.seed, s))))
-        .collect();
     let mut stack = vec![root];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))? {
@@ -337,14 +362,20 @@ fn move_stale_records(out: &Path, work: &Path, plan: &Plan) -> Result<()> {
             } else if hidden && path.extension().is_some_and(|e| e == "tmp") {
                 // A write interrupted by a kill: never a record, safe to drop.
                 std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
-            } else if path.extension().is_some_and(|e| e == "json") && !expected.contains(&path) {
+            } else if path.extension().is_some_and(|e| e == "json") {
                 let Ok(rel) = path.strip_prefix(out) else { continue };
+                let why = if expected.records.contains_key(&rel.to_string_lossy().into_owned()) {
+                    match crate::report::read_record(out, &path) {
+                        Err(e) => Some(format!("{e:#}")),
+                        Ok(r) => crate::record::check::against_plan(&r, expected).err().map(|d| format!("run record {} {d}", rel.display())),
+                    }
+                } else {
+                    Some(format!("run record {} is not one the suite produces", rel.display()))
+                };
+                let Some(why) = why else { continue };
                 let dest = work.join("stale-records").join(rel);
-                if let Some(parent) = dest.parent() {
-                    std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-                }
-                std::fs::rename(&path, &dest).with_context(|| format!("cannot move stale record {}", path.display()))?;
-                crate::progress::say(format!("moved stale record {} to {}", rel.display(), dest.display()));
+                let dest = crate::fsutil::move_aside(&path, dest.parent().unwrap_or(work))?;
+                crate::progress::warn(format!("{}; moved it to {}, regenerating what the suite needs", why.split("; delete").next().unwrap_or(&why), dest.display()));
             }
         }
     }

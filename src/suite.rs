@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
+pub mod budget;
 mod resolve;
 mod sweep;
 mod validate;
@@ -279,7 +280,7 @@ pub struct LeaderboardSpec {
     pub models: Vec<Spanned<String>>,
     pub regimes: Vec<Spanned<String>>,
     /// Training seeds; each (model, regime, seed) is one leaderboard row.
-    pub seeds: Vec<u64>,
+    pub seeds: Vec<Spanned<u64>>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -41,6 +41,7 @@ fn options(cache: &Path) -> FetchOptions {
         attempts_per_url: 3,
         first_backoff: Duration::from_millis(20),
         max_backoff: Duration::from_millis(50),
+        max_unpinned_bytes: fetch::DEFAULT_MAX_PIN_BYTES,
     };
     o
 }
@@ -49,7 +50,8 @@ fn options(cache: &Path) -> FetchOptions {
 fn assert_cache_sound(cache: &Path, a: &Artifact, expected: &[u8]) -> Option<PathBuf> {
     let final_path = Cache::new(cache).file_path(a.sha256().unwrap(), &a.file);
     let files_dir = cache.join("files");
-    let all: Vec<PathBuf> = walk(&files_dir);
+    // Each verified file has its `.verified` stamp (size and mtime at verification) beside it.
+    let all: Vec<PathBuf> = walk(&files_dir).into_iter().filter(|p| p.extension().is_none_or(|e| e != "verified")).collect();
     if final_path.exists() {
         assert_eq!(std::fs::read(&final_path).unwrap(), expected, "final file is not the pinned bytes");
         assert_eq!(all, vec![final_path.clone()], "only the verified file may be under files/");
@@ -284,7 +286,7 @@ fn lock_pin_records_hash_and_size_of_an_unpinned_artifact() {
     assert!(after.contains("# a comment that must survive") && after.contains(&format!("sha256 = \"{}\"", sha(&b))), "{after}");
     let relocked = Lock::load(&lock_path).unwrap();
     let got = fetch::fetch(&relocked.artifacts[0], &opts).expect("now pinned and cached");
-    assert_eq!(got.source, Source::Cache);
+    assert!(matches!(got.source, Source::Cache { .. }), "{:?}", got.source);
     assert_eq!(server.seen().len(), 2, "one cut request and one resumed request; the fetch after pinning uses the cache");
 }
 
@@ -328,7 +330,7 @@ fn two_processes_fetching_one_artifact_end_with_one_verified_file() {
     let path = PathBuf::from(String::from_utf8(o1.stdout).unwrap().trim());
     assert_eq!(std::fs::read(&path).unwrap(), b);
     assert_eq!(server.seen().len(), 1, "the second process waits for the first and then finds the file: {:?}", server.seen());
-    assert_eq!(walk(&cache.join("files")), vec![path]);
+    assert_eq!(walk(&cache.join("files")), vec![path.clone(), path.with_file_name(format!("{}.verified", path.file_name().unwrap().to_string_lossy()))]);
 }
 
 /// `[suite] artifacts` of a copy of the default suite, checked against the real datasets.lock.
@@ -376,7 +378,7 @@ fn offline_fetch_of_a_suite_lists_exactly_what_is_missing_and_mirror_fills_it() 
     assert!(!out.status.success(), "imagenet-r is still missing");
     assert_eq!(missing_lines(&out.stdout), vec!["imagenet-r"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("verified: imagenet-testbed-top1s") && stdout.contains("from mirror"), "{stdout}");
+    assert!(stdout.contains("verified (sha256) from mirror") && stdout.contains("imagenet-testbed-top1s"), "{stdout}");
 
     let out = run(&["--print-path", "imagenet-testbed-top1s"]);
     assert!(out.status.success(), "now in the cache: {}", String::from_utf8_lossy(&out.stderr));
@@ -412,4 +414,100 @@ fn the_shipped_lock_parses_and_keeps_unpinned_entries_visible() {
     assert!(out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("UNPINNED:   objectnet") && stdout.contains("UNPINNED:   imagenet-val"), "{stdout}");
+}
+
+/// A pinned lock file of one artifact `blob` (no URL) and a mirror folder holding it.
+fn mirrored(dir: &Path, bytes: &[u8]) -> (PathBuf, PathBuf) {
+    let lock = dir.join("datasets.lock");
+    std::fs::write(
+        &lock,
+        format!("version = 1\n\n[[artifact]]\nname = \"blob\"\nfile = \"blob.bin\"\nurls = [\"http://127.0.0.1:9/never\"]\nsha256 = \"{}\"\nbytes = {}\nformat = \"file\"\nlicense = \"test\"\nhomepage = \"http://127.0.0.1/\"\n", sha(bytes), bytes.len()),
+    )
+    .unwrap();
+    let mirror = dir.join("mirror");
+    std::fs::create_dir_all(&mirror).unwrap();
+    std::fs::write(mirror.join("blob.bin"), bytes).unwrap();
+    (lock, mirror)
+}
+
+#[test]
+fn fetch_re_hashes_a_cached_file_whose_size_or_mtime_changed_and_says_which_it_did() {
+    let b = body();
+    let dir = tempfile::tempdir().unwrap();
+    let (lock, mirror) = mirrored(dir.path(), &b);
+    let cache = dir.path().join("cache");
+    let fetch = || {
+        let o = shiftbench().args(["fetch", "blob", "--offline", "--lock"]).arg(&lock).arg("--cache").arg(&cache).arg("--mirror").arg(&mirror).env_remove("SHIFTBENCH_MIRROR").output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    assert!(fetch().0.contains("verified (sha256) from mirror"));
+    let (again, _) = fetch();
+    assert!(again.contains("in the cache, unchanged since verified on 20") && again.contains(" UTC: blob"), "{again}");
+
+    let cached = Cache::new(&cache).file_path(&sha(&b), "blob.bin");
+    let later = |f: &std::fs::File| f.set_modified(std::time::SystemTime::now() + Duration::from_secs(60)).unwrap();
+    // Same bytes, new mtime: hashed again, and still the pinned bytes.
+    later(&std::fs::OpenOptions::new().write(true).open(&cached).unwrap());
+    assert!(fetch().0.contains("verified (sha256) in the cache"));
+    assert!(fetch().0.contains("unchanged since verified"));
+
+    // Edited in place, same size, new mtime: caught, quarantined, replaced from the mirror.
+    let mut edited = b.clone();
+    edited[150_000] ^= 0xff;
+    std::fs::write(&cached, &edited).unwrap();
+    later(&std::fs::OpenOptions::new().write(true).open(&cached).unwrap());
+    let (out, err) = fetch();
+    assert!(err.contains("changed since it was verified") && err.contains("quarantine"), "{err}");
+    assert!(out.contains("verified (sha256) from mirror"), "{out}");
+    assert_eq!(std::fs::read(&cached).unwrap(), b);
+}
+
+/// A lock with one unpinned artifact `u` fetched from `url`.
+fn unpinned_lock(dir: &Path, url: &str) -> PathBuf {
+    let lock = dir.join("datasets.lock");
+    std::fs::write(&lock, format!("version = 1\n[[artifact]]\nname = \"u\"\nfile = \"u.bin\"\nurls = [\"{url}\"]\nunpinned = \"host publishes no checksum\"\nformat = \"file\"\nlicense = \"test\"\nhomepage = \"http://127.0.0.1/\"\n")).unwrap();
+    lock
+}
+
+#[test]
+fn lock_pin_takes_only_bounded_non_empty_regular_files_and_keeps_the_lock_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = Server::start(vec![("/endless", vec![Reply::Endless])]);
+    let dir = tempfile::tempdir().unwrap();
+    let lock = unpinned_lock(dir.path(), &server.url("/endless"));
+    let original = std::fs::read_to_string(&lock).unwrap();
+    let cache = dir.path().join("cache");
+    let pin = |extra: &[&str]| {
+        let o = shiftbench().args(["lock", "pin", "u", "--lock"]).arg(&lock).arg("--cache").arg(&cache).args(extra).env_remove("SHIFTBENCH_MIRROR").output().unwrap();
+        (o.status.code(), String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    let fifo = dir.path().join("fifo");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let empty = dir.path().join("empty.bin");
+    std::fs::write(&empty, b"").unwrap();
+    let big = dir.path().join("big.bin");
+    std::fs::write(&big, vec![7u8; 5000]).unwrap();
+    let started = Instant::now();
+    for (from, said) in [("/dev/zero", "not a regular file"), (fifo.to_str().unwrap(), "not a regular file"), (dir.path().to_str().unwrap(), "not a regular file"), (empty.to_str().unwrap(), "is empty")] {
+        let (code, err) = pin(&["--from", from]);
+        assert_eq!(code, Some(1), "{from}: {err}");
+        assert!(err.contains(said) && err.lines().count() == 1, "{from}: {err}");
+    }
+    let (code, err) = pin(&["--from", big.to_str().unwrap(), "--max-bytes", "4096"]);
+    assert!(code == Some(1) && err.contains("more than 4096 bytes") && err.contains("--max-bytes"), "{err}");
+    // An endless body stops at the cap, and nothing of it is left behind.
+    let (code, err) = pin(&["--max-bytes", "1000000"]);
+    assert!(code == Some(1) && err.contains("more than 1000000 bytes"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(30), "refusals must be prompt");
+    let left: Vec<PathBuf> = walk(&cache).into_iter().filter(|p| !p.starts_with(cache.join("locks"))).collect();
+    assert!(left.is_empty(), "partial files left: {left:?}");
+    assert_eq!(std::fs::read_to_string(&lock).unwrap(), original, "nothing was pinned");
+
+    // A read-only lock stays read-only when a pin rewrites it.
+    std::fs::set_permissions(&lock, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let (code, err) = pin(&["--from", big.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(std::fs::metadata(&lock).unwrap().permissions().mode() & 0o777, 0o444);
+    assert!(std::fs::read_to_string(&lock).unwrap().contains("bytes = 5000"));
 }

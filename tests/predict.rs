@@ -268,12 +268,13 @@ fn ordered_folder() -> tempfile::TempDir {
 }
 
 #[test]
-fn folders_are_read_recursively_in_path_byte_order_and_the_outputs_have_the_documented_formats() {
+fn folders_are_read_recursively_in_path_order_and_the_outputs_have_the_documented_formats() {
     let dir = ordered_folder();
     let (csv, npy, _) = predict_ok(SMALL, &[dir.path()], &[], &[]);
     let rows = csv_rows(&csv);
     let names: Vec<String> = rows.iter().map(|r| Path::new(&r[0]).strip_prefix(dir.path()).unwrap().to_string_lossy().into_owned()).collect();
-    // Byte order of the path text: digits before capitals before lower case, `10` before `9`.
+    // Component by component, names in byte order: digits before capitals before lower case,
+    // `10` before `9`.
     assert_eq!(names, ["10.png", "9.png", "B.png", "a.png", "sub/a.PNG"]);
     let npy_bytes = npy;
     let n = read_npy(&npy_bytes);

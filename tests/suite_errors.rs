@@ -386,3 +386,63 @@ fn a_missing_source_and_an_artifact_missing_from_the_lock_are_positioned() {
     let line = text[..text.find("artifacts = [\"imagenet-q\"]").unwrap()].matches('\n').count() + 1;
     assert!(e.starts_with(&format!("suites/broken.toml:{line}:")) && e.contains("`imagenet-q` is not an artifact"), "{e}");
 }
+
+#[test]
+fn sizes_beyond_what_the_types_or_a_run_can_hold_are_positioned_errors() {
+    let (text, line) = edited("name = \"train\"", "size = 5000", "size = 9223372036854775807");
+    assert_error(&error_of(&text), line, "domains.size", &["at most 10000000 images"]);
+    let (text, line) = edited("name = \"train\"", "size = 5000", "size = 18446744073709551616");
+    assert_error(&error_of(&text), line, "domains.size", &["expected usize"]);
+    let (text, line) = edited("name = \"train\"", "size = 5000", "size = 1e12");
+    assert_error(&error_of(&text), line, "domains.size", &["floating point", "expected usize"]);
+    let (text, line) = edited("[[models]]", "width = 16", "width = 100000");
+    assert_error(&error_of(&text), line, "models.width", &["at most 4096 channels"]);
+    let (text, line) = edited("[training]", "epochs = 8", "epochs = 4000000000");
+    assert_error(&error_of(&text), line, "training.epochs", &["at most 10000 epochs"]);
+    let (text, line) = edited("[training]", "batch_size = 64", "batch_size = 1000000");
+    assert_error(&error_of(&text), line, "training.batch_size", &["at most 65536"]);
+}
+
+#[test]
+fn duplicates_in_shifts_seeds_train_on_and_rows_are_errors_at_the_second() {
+    let (text, line) = edited("[metrics]", "\"rendition\", \"objectnet\"]", "\"rendition\", \"v2\"]");
+    assert_error(&error_of(&text), line, "metrics.shifts", &["shift `v2` is listed twice"]);
+    let (text, line) = edited("[leaderboard]", "seeds = [0]", "seeds = [0, 0]");
+    assert_error(&error_of(&text), line, "leaderboard.seeds", &["seed `0` is listed twice"]);
+    let (text, line) = edited("[[regimes]]", "train_on = [\"train\"]", "train_on = [\"train\", \"train\"]");
+    assert_error(&error_of(&text), line, "regimes.train_on", &["training set `train` is listed twice"]);
+    let (text, line) = edited("[leaderboard]", "\"real+standard-aug\"]", "\"real+standard-aug\", \"real\"]");
+    assert_error(&error_of(&text), line, "leaderboard.regimes", &["regime `real` is listed twice"]);
+}
+
+#[test]
+fn check_refuses_a_suite_the_machine_cannot_hold_and_unknown_artifacts() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |text: &str| {
+        let path = dir.path().join("s.toml");
+        std::fs::write(&path, text).unwrap();
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_shiftbench")).arg("check").arg(&path).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap();
+        (o.status.code(), String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    // 512-pixel images, 10 million of them: 7.9 TB of pixels.
+    let (text, _) = edited("[suite]", "image_size = 32", "image_size = 512");
+    let text = text.replacen("size = 5000", "size = 10000000", 1);
+    let (code, err) = check(&text);
+    assert!(code == Some(1) && err.contains("GiB of memory") && err.contains("`domains.size` = 10000000 of `train`") && err.lines().count() == 1, "{err}");
+    // 65536 channels: terabytes of weights.
+    let (text, _) = edited("[[models]]", "width = 16", "width = 4096\nwidth_multiplier = 16.0");
+    let (code, err) = check(&text);
+    assert!(code == Some(1) && err.contains("`models.width` (width 65536 after multipliers) of `resnet-w16`"), "{err}");
+    let (text, line) = edited("[suite]", "classes = [", "artifacts = [\"no-such-artifact\"]\nclasses = [");
+    let (code, err) = check(&text);
+    assert!(code == Some(1) && err.contains(&format!("s.toml:{line}:")) && err.contains("`no-such-artifact` is not an artifact of datasets.lock"), "{err}");
+}
+
+#[test]
+fn names_too_long_for_a_file_system_are_errors() {
+    let long = "d".repeat(300);
+    let (text, line) = edited("[[domains]]", "name = \"train\"", &format!("name = \"{long}\""));
+    assert_error(&error_of(&text), line, "domains.name", &["1 to 100 letters"]);
+    let (text, line) = edited("[suite]", "name = \"shapes\"", &format!("name = \"{long}\""));
+    assert_error(&error_of(&text), line, "suite.name", &["1 to 100 letters"]);
+}

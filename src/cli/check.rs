@@ -16,6 +16,7 @@ pub struct CheckArgs {
 pub fn run(args: CheckArgs) -> Result<()> {
     let s = Suite::load(&args.suite)?;
     let c = &s.config;
+    shiftbench::run::check_before_work(&s, &Path::new("runs").join(s.name()))?;
     let sd = shiftbench::generate::sd::locate_all(c, &s.path, args.weights.as_deref(), Path::new(shiftbench::fetch::lock::LOCK_FILE))?;
     println!("{}: valid suite `{}` (sha256 {})", args.suite.display(), s.name(), &s.hash[..12]);
     println!("  classes: {}", c.class_names().join(", "));

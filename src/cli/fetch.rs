@@ -40,6 +40,9 @@ pub enum LockCommand {
         /// Take the bytes from this file instead of a mirror or a download.
         #[arg(long, value_name = "FILE")]
         from: Option<PathBuf>,
+        /// The most bytes the file (or download) may have; a larger one is refused, not pinned.
+        #[arg(long, value_name = "BYTES", default_value_t = shiftbench::fetch::DEFAULT_MAX_PIN_BYTES)]
+        max_bytes: u64,
         #[command(flatten)]
         artifacts: shiftbench::fetch::artifacts::ArtifactArgs,
     },
@@ -48,6 +51,6 @@ pub enum LockCommand {
 pub fn lock(action: LockCommand) -> Result<()> {
     match action {
         LockCommand::Verify { artifacts } => shiftbench::fetch::artifacts::lock_verify(&artifacts),
-        LockCommand::Pin { name, from, artifacts } => shiftbench::fetch::artifacts::lock_pin(&artifacts, &name, from.as_deref()),
+        LockCommand::Pin { name, from, max_bytes, artifacts } => shiftbench::fetch::artifacts::lock_pin(&artifacts, &name, from.as_deref(), max_bytes),
     }
 }

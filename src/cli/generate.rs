@@ -36,7 +36,7 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         return Ok(());
     }
     // clap requires both unless --merge is given.
-    let (Some(suite), Some(set)) = (&args.suite, &args.set) else { anyhow::bail!("give a suite and --set NAME, or --merge OUT SHARD_DIR...") };
+    let (Some(suite), Some(set)) = (&args.suite, &args.set) else { return Err(shiftbench::usage::usage("give a suite and --set NAME, or --merge OUT SHARD_DIR...")) };
     generate_set(suite, set, args.shard.as_deref(), &args.target, args.dir.clone(), args.max_new)
 }
 

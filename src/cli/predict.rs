@@ -9,8 +9,9 @@ use std::path::PathBuf;
 pub const LONG_ABOUT: &str = "Run a classifier on image files and write what it predicts: PREDS.csv with each \
 image's five highest-scoring classes, and optionally LOGITS.npy with every logit.\n\n\
 Each PATH is an image file (PNG or JPEG, whatever its name) or a folder, whose files ending in .png, .jpg or \
-.jpeg (any case) are read recursively in byte order of their paths (`LC_ALL=C sort` order: 10.png before \
-9.png, B.png before a.png). Images are decoded as PIL's Image.open(f).convert(\"RGB\") does (PNG exactly, \
+.jpeg (any case) are read recursively, hidden files left out, sorted by path component by component with \
+each name in byte order (10.png before 9.png, B.png before a.png, a/x.png before a.png), as image sets read \
+folders. Images are decoded as PIL's Image.open(f).convert(\"RGB\") does (PNG exactly, \
 JPEG within a few levels: zune-jpeg, not libjpeg-turbo) and preprocessed as torchvision's eval transform \
 on a PIL image (`imagenet`: Resize(256) with Pillow's antialiased bilinear, CenterCrop(224), ToTensor, \
 Normalize), so the logits are those PyTorch gives for the same weights to float rounding.\n\n\

@@ -35,7 +35,9 @@ impl ArtifactArgs {
         let mut opts = FetchOptions::new(cache);
         opts.mirrors = self.mirrors.iter().cloned().chain(fetch::mirrors_from_env()).collect();
         for m in &opts.mirrors {
-            anyhow::ensure!(m.is_dir(), "mirror folder {} does not exist; pass an existing folder to --mirror (or fix SHIFTBENCH_MIRROR)", m.display());
+            if !m.is_dir() {
+                return Err(crate::usage::usage(format!("mirror folder {} does not exist; pass an existing folder to --mirror (or fix SHIFTBENCH_MIRROR)", m.display())));
+            }
         }
         opts.offline = self.offline;
         Ok(opts)
@@ -47,24 +49,25 @@ pub fn fetch_command(args: &ArtifactArgs, targets: &[String]) -> Result<()> {
     let lock = Lock::load(&args.lock)?;
     let opts = args.options()?;
     if targets.is_empty() {
-        bail!(
+        return Err(crate::usage::usage(format!(
             "name a suite file or artifacts to fetch, e.g. `shiftbench fetch imagenet-testbed-top1s`; artifacts in {}: {}",
             lock.path.display(),
             list(lock.artifacts.iter().map(|a| a.name.as_str()))
-        );
+        )));
     }
     let wanted = resolve_targets(&lock, targets)?;
     let (mut missing, mut failed) = (Vec::new(), 0usize);
     for a in &wanted {
         match fetch::fetch(a, &opts) {
             Ok(f) => {
-                let from = match &f.source {
-                    Source::Cache => "already in the cache".to_string(),
-                    Source::Mirror(p) => format!("from mirror {}", p.display()),
-                    Source::Url(u) => format!("downloaded from {u}"),
-                };
                 let extracted = f.extracted.map(|d| format!(", extracted to {}", d.display())).unwrap_or_default();
-                println!("verified: {} {} ({from}{extracted})", a.name, f.path.display());
+                let how = match &f.source {
+                    Source::Cache { verified_at } => format!("in the cache, unchanged since verified on {}", fetch::utc_date(*verified_at)),
+                    Source::CacheRehashed => "verified (sha256) in the cache, whose size or mtime had changed".to_string(),
+                    Source::Mirror(p) => format!("verified (sha256) from mirror {}", p.display()),
+                    Source::Url(u) => format!("verified (sha256), downloaded from {u}"),
+                };
+                println!("{how}: {} {}{extracted}", a.name, f.path.display());
             }
             Err(FetchError::Missing { .. }) => missing.push(*a),
             Err(e) => {
@@ -165,9 +168,10 @@ pub fn lock_verify(args: &ArtifactArgs) -> Result<()> {
 }
 
 /// `shiftbench lock pin NAME [--from FILE]`: records the sha256 and size of an unpinned artifact.
-pub fn lock_pin(args: &ArtifactArgs, name: &str, from: Option<&Path>) -> Result<()> {
+pub fn lock_pin(args: &ArtifactArgs, name: &str, from: Option<&Path>, max_bytes: u64) -> Result<()> {
     let lock = Lock::load(&args.lock)?;
-    let opts = args.options()?;
+    let mut opts = args.options()?;
+    opts.net.max_unpinned_bytes = max_bytes;
     let (sha, bytes, path) = fetch::pin(&lock, name, from, &opts)?;
     println!("pinned: {name} sha256 {sha}, {bytes} bytes, cached at {}", path.display());
     println!("{} now pins it; review the change and commit it so every user verifies the same bytes", lock.path.display());

@@ -237,10 +237,11 @@ impl LockValidator<'_> {
     fn artifact(&self, s: &ArtifactSpec) -> Result<Artifact, ConfigError> {
         let name = s.name.get_ref();
         let name_ok = !name.is_empty()
+            && name.len() <= crate::fsutil::MAX_NAME_BYTES
             && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c))
             && !name.starts_with('.');
         if !name_ok {
-            return Err(self.err(&s.name, "artifact.name", "use lowercase letters, digits and `-_.` only (names become folder names)"));
+            return Err(self.err(&s.name, "artifact.name", format!("use 1 to {} lowercase letters, digits and `-_.` only (names become folder names)", crate::fsutil::MAX_NAME_BYTES)));
         }
         for u in &s.urls {
             let ok = reqwest::Url::parse(u.get_ref()).is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some());
@@ -256,7 +257,7 @@ impl LockValidator<'_> {
         let file = match &s.file {
             Some(f) => {
                 if !is_plain_file_name(f.get_ref()) {
-                    return Err(self.err(f, "artifact.file", "must be a plain file name (no `/`, not `.` or `..`)"));
+                    return Err(self.err(f, "artifact.file", "must be a plain file name of at most 200 bytes (no `/`, not `.` or `..`)"));
                 }
                 f.get_ref().clone()
             }
@@ -347,8 +348,10 @@ fn is_hex(s: &str, len: usize) -> bool {
     s.len() == len && s.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
 }
 
+/// A file name the cache can hold: one component, not hidden, and short enough for every file
+/// system with room for the cache's own suffixes (`.verified`).
 fn is_plain_file_name(s: &str) -> bool {
-    !s.is_empty() && s != "." && s != ".." && !s.contains(['/', '\\']) && !s.starts_with('.')
+    !s.is_empty() && s.len() <= 200 && s != "." && s != ".." && !s.contains(['/', '\\']) && !s.starts_with('.')
 }
 
 /// Last non-empty path segment of a URL, when it is a plain file name.

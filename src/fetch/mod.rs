@@ -37,7 +37,14 @@ pub struct NetConfig {
     /// Wait before the first retry; doubles after each, up to `max_backoff`.
     pub first_backoff: Duration,
     pub max_backoff: Duration,
+    /// The most bytes a download with no pinned size (`lock pin`) may deliver: an endless
+    /// body would otherwise fill the disk.
+    pub max_unpinned_bytes: u64,
 }
+
+/// Default of [`NetConfig::max_unpinned_bytes`] and of `lock pin --max-bytes`: 1 TiB, above any
+/// dataset archive the lock pins (ImageNet's training archive is 147 GB).
+pub const DEFAULT_MAX_PIN_BYTES: u64 = 1 << 40;
 
 impl Default for NetConfig {
     fn default() -> Self {
@@ -47,6 +54,7 @@ impl Default for NetConfig {
             attempts_per_url: 5,
             first_backoff: Duration::from_secs(2),
             max_backoff: Duration::from_secs(60),
+            max_unpinned_bytes: DEFAULT_MAX_PIN_BYTES,
         }
     }
 }
@@ -137,7 +145,12 @@ impl Cache {
 /// Where a verified artifact came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
-    Cache,
+    /// In the cache, with the size and mtime it had when it was verified at this time (Unix
+    /// seconds); not re-hashed.
+    Cache { verified_at: u64 },
+    /// In the cache, re-hashed because its size or mtime changed since it was verified (or
+    /// was never recorded), and still the pinned bytes.
+    CacheRehashed,
     Mirror(PathBuf),
     Url(String),
 }
@@ -198,18 +211,24 @@ pub fn cached_path(a: &Artifact, cache: &Cache) -> Option<PathBuf> {
 
 fn place_file(a: &Artifact, sha256: &str, bytes: u64, cache: &Cache, opts: &FetchOptions) -> Result<(PathBuf, Source), FetchError> {
     let final_path = cache.file_path(sha256, &a.file);
-    if let Ok(meta) = fs::metadata(&final_path) {
-        if meta.len() == bytes {
-            return Ok((final_path, Source::Cache));
-        }
-        // Only verified files are ever renamed here, so a wrong size means outside damage.
-        let actual = hash_file(&final_path)?.0;
-        let to = cache.quarantine(&final_path, &a.file, &actual)?;
-        eprintln!("warning: cached {} had {} bytes instead of {bytes}; moved to {}", a.name, meta.len(), to.display());
-    }
     let expected = Expected { sha256, bytes: Some(bytes), md5: a.md5.as_deref() };
+    if let Ok(meta) = fs::metadata(&final_path) {
+        if let Some(verified_at) = unchanged_since_verified(&final_path, &meta) {
+            return Ok((final_path, Source::Cache { verified_at }));
+        }
+        // Changed since it was verified (or verified before stamps existed): hash it again.
+        let (sha, len, md5) = hash_file(&final_path)?;
+        if check(&expected, &sha, len, Some(&md5)).is_ok() {
+            record_verified(&final_path)?;
+            return Ok((final_path, Source::CacheRehashed));
+        }
+        let to = cache.quarantine(&final_path, &a.file, &sha)?;
+        let _ = fs::remove_file(stamp_path(&final_path));
+        eprintln!("warning: cached {} changed since it was verified (sha256 {sha}, {len} bytes; pinned {sha256}, {bytes} bytes); moved to {}", a.name, to.display());
+    }
     let mut problems = Vec::new();
     if let Some(mirror) = from_mirrors(a, &expected, cache, &opts.mirrors, &final_path, &mut problems)? {
+        record_verified(&final_path)?;
         return Ok((final_path, Source::Mirror(mirror)));
     }
     if let Some(how) = &a.manual {
@@ -224,7 +243,56 @@ fn place_file(a: &Artifact, sha256: &str, bytes: u64, cache: &Cache, opts: &Fetc
     let part = cache.partial_path(sha256);
     let url = download(a, &expected, &part, cache, &opts.net, &mut problems)?;
     move_into_place(&part, &final_path)?;
+    record_verified(&final_path)?;
     Ok((final_path, Source::Url(url)))
+}
+
+/// The stamp next to a verified cached file: its size and mtime when it was hashed, and when.
+/// A file whose size and mtime still match is not hashed again; any other is.
+#[derive(serde::Serialize, serde::Deserialize, PartialEq)]
+struct VerifiedStamp {
+    bytes: u64,
+    mtime_ns: u128,
+    verified_at: u64,
+}
+
+fn stamp_path(file: &Path) -> PathBuf {
+    let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    file.with_file_name(format!("{name}.verified"))
+}
+
+fn mtime_ns(meta: &fs::Metadata) -> u128 {
+    meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos())
+}
+
+/// Records that `file` was just verified (its bytes hashed to the pin).
+fn record_verified(file: &Path) -> Result<()> {
+    let meta = fs::metadata(file).with_context(|| format!("cannot inspect {}", file.display()))?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let stamp = VerifiedStamp { bytes: meta.len(), mtime_ns: mtime_ns(&meta), verified_at: now };
+    crate::fsutil::write_atomic(&stamp_path(file), serde_json::to_string(&stamp)?.as_bytes())
+}
+
+/// When `file` (with metadata `meta`) was verified, if its size and mtime are what they were then.
+fn unchanged_since_verified(file: &Path, meta: &fs::Metadata) -> Option<u64> {
+    let stamp: VerifiedStamp = serde_json::from_slice(&fs::read(stamp_path(file)).ok()?).ok()?;
+    (meta.is_file() && stamp.bytes == meta.len() && stamp.mtime_ns == mtime_ns(meta)).then_some(stamp.verified_at)
+}
+
+/// `2026-12-02 00:31 UTC` for Unix seconds (the proleptic Gregorian calendar, no time zones).
+pub fn utc_date(secs: u64) -> String {
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", rem / 3600, rem % 3600 / 60)
 }
 
 /// What the bytes must be.
@@ -244,7 +312,7 @@ fn from_mirrors(a: &Artifact, expected: &Expected, cache: &Cache, mirrors: &[Pat
                 continue;
             }
             let tmp = cache.root.join("partial").join(format!("{}.mirror-{}", expected.sha256, std::process::id()));
-            let (sha, len, md5) = copy_hashing(&candidate, &tmp)?;
+            let (sha, len, md5) = copy_hashing(&candidate, &tmp, u64::MAX)?;
             match check(expected, &sha, len, md5.as_deref()) {
                 Ok(()) => {
                     move_into_place(&tmp, final_path)?;
@@ -338,7 +406,7 @@ fn transfer_with_retries(
     for attempt in 1..=attempts {
         let mut partial = PartialFile::open(part)?;
         pb.set_position(partial.len);
-        match transfer(client, url, &mut partial, bytes, pb) {
+        match transfer(client, url, &mut partial, bytes, net.max_unpinned_bytes, pb) {
             Ok(()) => return Ok(Some(partial)),
             Err(Attempt::NextUrl(why)) => {
                 problems.push(format!("{url}: {why}"));
@@ -379,8 +447,9 @@ enum Attempt {
     NextUrl(String),
 }
 
-/// One request: asks for the missing tail of `partial` (or everything) and appends the body.
-fn transfer(client: &reqwest::blocking::Client, url: &str, partial: &mut PartialFile, bytes: Option<u64>, pb: &indicatif::ProgressBar) -> Result<(), Attempt> {
+/// One request: asks for the missing tail of `partial` (or everything) and appends the body;
+/// without a pinned size, at most `cap` bytes.
+fn transfer(client: &reqwest::blocking::Client, url: &str, partial: &mut PartialFile, bytes: Option<u64>, cap: u64, pb: &indicatif::ProgressBar) -> Result<(), Attempt> {
     use reqwest::header::{ACCEPT_ENCODING, CONTENT_RANGE, RANGE};
     use reqwest::StatusCode;
     let io = |what: &str, e: std::io::Error| Attempt::NextUrl(format!("{what}: {e}"));
@@ -435,6 +504,9 @@ fn transfer(client: &reqwest::blocking::Client, url: &str, partial: &mut Partial
                 let _ = partial.truncate();
                 return Err(Attempt::NextUrl(format!("server sent more than the pinned {b} bytes")));
             }
+        } else if partial.len + n as u64 > cap {
+            let _ = partial.truncate();
+            return Err(Attempt::NextUrl(format!("server sent more than {cap} bytes, the most a pin accepts (raise it with --max-bytes)")));
         }
         partial.append(&buf[..n]).map_err(|e| io("cannot write partial file", e))?;
         pb.set_position(partial.len);
@@ -519,8 +591,8 @@ impl PartialFile {
     }
 }
 
-/// Copies `src` to `dst` while hashing; returns (sha256, length, md5).
-fn copy_hashing(src: &Path, dst: &Path) -> Result<(String, u64, Option<String>)> {
+/// Copies `src` to `dst` while hashing, at most `cap` bytes; returns (sha256, length, md5).
+fn copy_hashing(src: &Path, dst: &Path, cap: u64) -> Result<(String, u64, Option<String>)> {
     let _ = fs::remove_file(dst);
     let mut out = PartialFile::open(dst)?;
     let mut input = File::open(src).with_context(|| format!("cannot open {}", src.display()))?;
@@ -530,6 +602,7 @@ fn copy_hashing(src: &Path, dst: &Path) -> Result<(String, u64, Option<String>)>
         if n == 0 {
             break;
         }
+        anyhow::ensure!(out.len + n as u64 <= cap, "{} holds more than {cap} bytes, the most a pin accepts; raise it with --max-bytes if the artifact really is that large", src.display());
         out.append(&buf[..n]).with_context(|| format!("cannot write {}", dst.display()))?;
     }
     out.finish()
@@ -599,7 +672,10 @@ pub fn verify_cached(a: &Artifact, cache: &Cache) -> Result<CacheState> {
     let (sha, len, md5) = hash_file(&path)?;
     let expected = Expected { sha256, bytes: Some(*bytes), md5: a.md5.as_deref() };
     match check(&expected, &sha, len, Some(&md5)) {
-        Ok(()) => Ok(CacheState::Verified(path)),
+        Ok(()) => {
+            record_verified(&path)?;
+            Ok(CacheState::Verified(path))
+        }
         Err(_) => {
             let quarantined = cache.quarantine(&path, &a.file, &sha)?;
             Ok(CacheState::Corrupt { quarantined, actual_sha256: sha, actual_bytes: len })
@@ -615,13 +691,37 @@ pub fn pin(lock: &Lock, name: &str, from: Option<&Path>, opts: &FetchOptions) ->
     if let Pin::Pinned { .. } = a.pin {
         anyhow::bail!("artifact `{name}` is already pinned in {}; `shiftbench fetch {name}` verifies it", lock.path.display());
     }
+    if let Some(src) = from {
+        check_pin_source(src)?;
+    }
     let cache = Cache::new(&opts.cache);
     let key = format!("unpinned-{name}");
     let _guard = ArtifactLock::acquire(&cache, &key, name)?;
     let staged = cache.partial_path(&key);
+    let result = pin_staged(lock, a, from, opts, &cache, &staged);
+    if result.is_err() {
+        // Whatever was copied or downloaded is neither pinned nor trusted: never leave it behind.
+        let _ = fs::remove_file(&staged);
+    }
+    result
+}
+
+/// A `--from` file must be a regular, non-empty file: a FIFO blocks forever, a device such as
+/// /dev/zero never ends, and an empty pin breaks every later command on the lock.
+fn check_pin_source(src: &Path) -> Result<()> {
+    let meta = fs::metadata(src).with_context(|| format!("cannot read --from {}; pass the file you downloaded", src.display()))?;
+    anyhow::ensure!(meta.is_file(), "--from {} is not a regular file (a folder, FIFO or device); pass the downloaded file itself", src.display());
+    anyhow::ensure!(meta.len() > 0, "--from {} is empty; pass the downloaded file, not a placeholder", src.display());
+    Ok(())
+}
+
+fn pin_staged(lock: &Lock, a: &Artifact, from: Option<&Path>, opts: &FetchOptions, cache: &Cache, staged: &Path) -> Result<(String, u64, PathBuf)> {
+    let name = a.name.as_str();
+    let cap = opts.net.max_unpinned_bytes;
     let source = match from.map(Path::to_path_buf).or_else(|| opts.mirrors.iter().map(|d| d.join(&a.file)).find(|p| p.is_file())) {
         Some(src) => {
-            copy_hashing(&src, &staged)?;
+            check_pin_source(&src)?;
+            copy_hashing(&src, staged, cap)?;
             src.display().to_string()
         }
         None => {
@@ -632,23 +732,26 @@ pub fn pin(lock: &Lock, name: &str, from: Option<&Path>, opts: &FetchOptions) ->
             let mut problems = Vec::new();
             // A first download has no pinned hash: it is checked against a published md5 (if
             // any) below, and by whoever reviews the pin before committing the lock.
-            download_unverified(a, &staged, &opts.net, &mut problems)?
+            download_unverified(a, staged, &opts.net, &mut problems)?
         }
     };
-    let (sha, len, md5) = hash_file(&staged)?;
+    let (sha, len, md5) = hash_file(staged)?;
+    anyhow::ensure!(len > 0, "artifact `{name}` from {source} is empty; not pinned");
     if let Some(want) = &a.md5 {
         if *want != md5 {
-            let to = cache.quarantine(&staged, &a.file, &sha)?;
+            let to = cache.quarantine(staged, &a.file, &sha)?;
             anyhow::bail!("artifact `{name}` from {source}: md5 mismatch: the lock's published md5 is {want}, got {md5} ({len} bytes); moved to {} and not pinned", to.display());
         }
     }
     let final_path = cache.file_path(&sha, &a.file);
     if final_path.is_file() {
-        fs::remove_file(&staged).with_context(|| format!("cannot remove {}", staged.display()))?;
+        fs::remove_file(staged).with_context(|| format!("cannot remove {}", staged.display()))?;
     } else {
-        move_into_place(&staged, &final_path)?;
+        move_into_place(staged, &final_path)?;
     }
+    record_verified(&final_path)?;
     let text = lock.pinned_text(name, &sha, len)?;
+    // write_atomic keeps the lock file's permissions (a read-only lock stays read-only).
     crate::fsutil::write_atomic(&lock.path, text.as_bytes())?;
     Ok((sha, len, final_path))
 }

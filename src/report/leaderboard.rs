@@ -98,10 +98,11 @@ pub struct Leaderboard {
 
 /// Builds the leaderboard from run records; touches no file.
 ///
-/// Fails when there are no records, when records disagree on the protocol, when the protocol's
-/// transform is unknown, when a record counts more correct predictions than images, or when two
-/// records describe the same classifier on the same domain. Records of domains the protocol
-/// does not name are ignored.
+/// Fails when there are no records, when records disagree on the protocol, the suite or the
+/// suite seed, when a record is not well formed ([`crate::record::check::well_formed`]: counts
+/// that do not add up, a domain its protocol does not name, ...), when two records of one
+/// domain count different images, or when two records describe the same classifier on the same
+/// domain.
 pub fn build(records: &[RunRecord]) -> Result<Leaderboard> {
     let protocol = common_protocol(records)?;
     one_suite(records)?;
@@ -110,8 +111,10 @@ pub fn build(records: &[RunRecord]) -> Result<Leaderboard> {
         .parse()
         .with_context(|| format!("the protocol of record {} is unusable", records[0].file_name()))?;
     for record in records {
-        check_counts(record)?;
+        crate::record::check::well_formed(record)
+            .map_err(|defect| anyhow::anyhow!("run record {} {defect}; delete it and re-run `shiftbench run` to regenerate it", record.file_name()))?;
     }
+    one_evaluation_set_per_domain(records)?;
     let classifiers = group_by_classifier(records)?;
 
     let fits: Vec<ShiftFit> =
@@ -128,6 +131,13 @@ pub fn build(records: &[RunRecord]) -> Result<Leaderboard> {
 /// the same table and look comparable. Shards of one suite share its hash and still merge.
 fn one_suite(records: &[RunRecord]) -> Result<()> {
     let Some(first) = records.first() else { return Ok(()) };
+    if let Some(other) = records.iter().find(|r| r.provenance.suite_seed != first.provenance.suite_seed) {
+        let seed = |r: &RunRecord| r.provenance.suite_seed.map_or("unknown (record schema 1)".to_string(), |s| s.to_string());
+        bail!(
+            "records of two suite seeds in one folder: {} (suite seed {}) and {} (suite seed {}); a leaderboard is built from one seed's records — move the other seed's records into their own results folder",
+            first.file_name(), seed(first), other.file_name(), seed(other)
+        );
+    }
     if let Some(other) = records.iter().find(|r| r.provenance.suite_hash != first.provenance.suite_hash || r.suite != first.suite) {
         bail!(
             "records of two suites in one folder: {} (suite `{}`, sha256 {}) and {} (suite `{}`, sha256 {}); a leaderboard is built from one suite's records — move the other suite's records into their own results folder",
@@ -155,15 +165,18 @@ fn common_protocol(records: &[RunRecord]) -> Result<Protocol> {
     Ok(first.protocol.clone())
 }
 
-fn check_counts(record: &RunRecord) -> Result<()> {
-    if record.correct > record.n {
-        bail!(
-            "run record {} counts {} correct predictions out of {} images; \
-             delete it and re-run `shiftbench run` to regenerate it",
-            record.file_name(),
-            record.correct,
-            record.n
-        );
+/// Every classifier is evaluated on the same images of a domain, so all records of a domain
+/// count the same images per class; one that does not was edited or comes from another run.
+fn one_evaluation_set_per_domain(records: &[RunRecord]) -> Result<()> {
+    let mut first: BTreeMap<&str, &RunRecord> = BTreeMap::new();
+    for r in records {
+        let f = *first.entry(r.domain.as_str()).or_insert(r);
+        if f.per_class_total != r.per_class_total {
+            bail!(
+                "run records {} ({} images) and {} ({} images) count different images of domain `{}`, which every classifier is evaluated on alike; delete the one that is wrong and re-run `shiftbench run` to regenerate it",
+                f.file_name(), f.n, r.file_name(), r.n, r.domain
+            );
+        }
     }
     Ok(())
 }
@@ -407,6 +420,8 @@ mod tests {
                 lock_hash: "none".into(),
                 job_hash: "j".into(),
                 device: "cpu".into(),
+                suite_seed: Some(0),
+                checkpoint_sha256: Some("c".repeat(64)),
             },
             sweep: None,
         }

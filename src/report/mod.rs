@@ -13,7 +13,7 @@ pub mod sweep_plot;
 
 pub use leaderboard::{build, leaderboard_header, Leaderboard, LeaderboardRow, ShiftFit, BOOTSTRAP_SEED, LEADERBOARD_SCHEMA};
 pub use markdown::markdown;
-pub use records::load_records;
+pub use records::{load_records, read_record};
 
 use crate::fsutil::write_atomic;
 use crate::robustness::fit::FITS_FILE;

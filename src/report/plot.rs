@@ -35,13 +35,13 @@ const TOP: f32 = 48.0;
 const BOTTOM: f32 = 540.0;
 
 const TESTBED_GREY: Rgb = Rgb(128, 128, 128);
-const FIT_BLUE: Rgb = Rgb(31, 78, 121);
+pub(super) const FIT_BLUE: Rgb = Rgb(31, 78, 121);
 const BAND_BLUE: Rgb = Rgb(31, 119, 180);
 const DIAGONAL_GREY: Rgb = Rgb(150, 150, 150);
-const INK: Rgb = Rgb(30, 30, 30);
-const GRID: Rgb = Rgb(232, 232, 232);
+pub(super) const INK: Rgb = Rgb(30, 30, 30);
+pub(super) const GRID: Rgb = Rgb(232, 232, 232);
 /// Regime colours (Tableau 10 minus blue and grey, which the fit and testbed use).
-const REGIME_COLOURS: [Rgb; 8] = [
+pub(super) const REGIME_COLOURS: [Rgb; 8] = [
     Rgb(214, 39, 40),
     Rgb(44, 160, 44),
     Rgb(255, 127, 14),

@@ -1,11 +1,14 @@
 //! Reading run records back from a results folder.
 
-use crate::record::{RunRecord, RECORD_SCHEMA};
+use crate::record::RunRecord;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
 /// Reads every `*.json` under `dir/records/` (any depth), in sorted path order so the result
 /// does not depend on the file system's listing order.
+///
+/// Every record is checked as it is read ([`crate::record::check::well_formed`], and that it
+/// lies at the path its own names give): the first that fails is an error naming its path.
 ///
 /// Names starting with `.` are skipped: they are temporary files of an atomic write in flight
 /// (or editor droppings), never finished records. Symlinked folders are not followed.
@@ -20,7 +23,7 @@ pub fn load_records(dir: &Path) -> Result<Vec<RunRecord>> {
     let mut paths = Vec::new();
     collect_json_files(&root, &mut paths)?;
     paths.sort();
-    paths.iter().map(|path| read_record(path)).collect()
+    paths.iter().map(|path| read_record(dir, path)).collect()
 }
 
 fn collect_json_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
@@ -41,7 +44,8 @@ fn collect_json_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-fn read_record(path: &Path) -> Result<RunRecord> {
+/// Reads and checks the record at `path` inside the results folder `dir`.
+pub fn read_record(dir: &Path, path: &Path) -> Result<RunRecord> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read run record {}", path.display()))?;
     let record: RunRecord = serde_json::from_slice(&bytes).map_err(|err| {
         anyhow::anyhow!(
@@ -49,13 +53,11 @@ fn read_record(path: &Path) -> Result<RunRecord> {
             path.display()
         )
     })?;
-    if record.schema != RECORD_SCHEMA {
-        bail!(
-            "{} was written with record schema {} but this harness reads schema {RECORD_SCHEMA}; \
-             delete it and re-run `shiftbench run` to regenerate it",
-            path.display(),
-            record.schema
-        );
+    let defect = crate::record::check::well_formed(&record)
+        .err()
+        .or_else(|| (dir.join(record.file_name()) != path).then(|| format!("names itself {}, another record's path", record.file_name())));
+    if let Some(defect) = defect {
+        bail!("run record {} {defect}; delete it and re-run `shiftbench run` to regenerate it", path.display());
     }
     Ok(record)
 }

@@ -16,19 +16,16 @@ const TOP: f32 = 60.0;
 const BOTTOM: f32 = 450.0;
 /// Left and right edges of the two panels.
 const PANELS: [(f32, f32); 2] = [(70.0, 430.0), (530.0, 890.0)];
-const INK: Rgb = Rgb(30, 30, 30);
-const GRID: Rgb = Rgb(232, 232, 232);
-/// One colour per evaluation set: ID first, then the shifts in the suite's order.
-const SET_COLOURS: [Rgb; 8] = [
-    Rgb(31, 78, 121),
-    Rgb(214, 39, 40),
-    Rgb(44, 160, 44),
-    Rgb(255, 127, 14),
-    Rgb(148, 103, 189),
-    Rgb(140, 86, 75),
-    Rgb(227, 119, 194),
-    Rgb(23, 190, 207),
-];
+use super::plot::{FIT_BLUE, GRID, INK, REGIME_COLOURS};
+
+/// The colour of evaluation set `index` (ID first, then the shifts in the suite's order): the
+/// ER figures' fit blue for the ID set, their regime palette for the shifts.
+fn set_colour(index: usize) -> Rgb {
+    match index {
+        0 => FIT_BLUE,
+        i => REGIME_COLOURS[(i - 1) % REGIME_COLOURS.len()],
+    }
+}
 
 /// The rows of one sweep figure.
 pub struct SweepSeries<'a> {
@@ -109,7 +106,7 @@ pub fn figure(lb: &Leaderboard, series: &SweepSeries<'_>) -> Figure {
         ("accuracy (%)".into(), accuracy_names.iter().map(|s| (s.clone(), format!("acc_{s}"))).collect()),
         ("effective robustness (points)".into(), p.shifts.iter().map(|s| (s.clone(), format!("er_{s}"))).collect()),
     ];
-    let colour_of = |set: &str| SET_COLOURS[accuracy_names.iter().position(|n| n == set).unwrap_or(0) % SET_COLOURS.len()];
+    let colour_of = |set: &str| set_colour(accuracy_names.iter().position(|n| n == set).unwrap_or(0));
     let sweep_value = |row: &LeaderboardRow| row.sweep.as_ref().map_or(0.0, |s| s.value);
 
     let x_values: Vec<f64> = series.rows.iter().map(|r| sweep_value(r)).collect();

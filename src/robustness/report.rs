@@ -8,7 +8,8 @@ use crate::fsutil::write_atomic;
 use crate::robustness::fit::{BaselineFit, Score, FITS_FILE};
 use crate::robustness::pairing::{BaselineSet, ErOptions, Pairing};
 use crate::robustness::table::AccuracyTable;
-use anyhow::{anyhow, Context, Result};
+use crate::metrics::Transform;
+use anyhow::{anyhow, bail, Context, Result};
 use std::path::Path;
 
 /// File written by `write`: one row per (model, pairing) with both accuracies. (`FITS_FILE`,
@@ -68,6 +69,9 @@ pub fn compute(table: &AccuracyTable, options: &ErOptions) -> Result<ErReport> {
                 points.push((id_acc, shift_acc));
             }
         }
+        if let Some(defect) = baseline_defect(&baseline_models, &points, options.transform) {
+            bail!("{}: the baseline of `{}` against `{}` {defect}", table.source, pairing.shift_column, pairing.id_column);
+        }
         let purpose = format!("er/bootstrap/{}", pairing.shift);
         let fit = BaselineFit::fit(&points, options.transform, options.resamples, options.seed, &purpose).ok_or_else(|| {
             anyhow!(
@@ -85,6 +89,41 @@ pub fn compute(table: &AccuracyTable, options: &ErOptions) -> Result<ErReport> {
     let rows = score_rows(table, &fits)?;
     Ok(ErReport { fits, rows })
 }
+
+/// Why a baseline cannot carry an "accuracy on the line" fit, if it cannot. `er` refuses such a
+/// baseline rather than warning: each case prints confident numbers that mean nothing (two
+/// models give r = 1 and zero-width intervals; equal ID accuracies give any slope; 0 % or 100 %
+/// is infinite under logit and probit, and its clamped stand-in drags the line flat).
+pub fn baseline_defect(models: &[String], points: &[(f64, f64)], transform: Transform) -> Option<String> {
+    if points.len() < MIN_BASELINE_MODELS {
+        return Some(format!(
+            "has {} baseline model(s) with both accuracies; a fit needs at least {MIN_BASELINE_MODELS} (through two points any line has r = 1 and no uncertainty) — widen the baseline set or lower --min-id-acc",
+            points.len()
+        ));
+    }
+    let (lo, hi) = points.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &(x, _)| (lo.min(x), hi.max(x)));
+    if hi - lo < MIN_ID_SPREAD {
+        return Some(format!(
+            "has ID accuracies within {MIN_ID_SPREAD} points of each other ({lo}–{hi}), so they fix no slope; add baseline models of other ID accuracy"
+        ));
+    }
+    if transform != Transform::Linear {
+        let edge = models.iter().zip(points).find_map(|(m, &(x, y))| [("ID", x), ("shifted", y)].into_iter().find(|&(_, a)| a <= 0.0 || a >= 100.0).map(|(w, a)| (m, w, a)));
+        if let Some((model, which, acc)) = edge {
+            return Some(format!(
+                "includes `{model}` with {which} accuracy {acc}, which the {transform} transform maps to infinity; drop it from the baseline (--exclude, --min-id-acc) or pass --transform linear"
+            ));
+        }
+    }
+    None
+}
+
+/// Fewer baseline models than this are refused (see [`baseline_defect`]).
+pub const MIN_BASELINE_MODELS: usize = 3;
+
+/// Baseline ID accuracies spanning less than this many points are refused: a table rounds to
+/// hundredths, so a smaller spread is rounding, not a slope.
+pub const MIN_ID_SPREAD: f64 = 0.01;
 
 /// Scores every model of `table` that has both accuracies of a fit against that fit, in table
 /// order of models, then fit order. Fails when a fit's column is missing from the table.
@@ -192,9 +231,9 @@ mod tests {
         let report =
             compute(&t, &options(BaselineSet::Types { types, allowed: vec!["STANDARD".into()] })).unwrap();
         assert_eq!(report.fits[0].baseline_models, ["a", "c", "f"]);
-        let names = BaselineSet::Names(["a", "c"].map(String::from).into());
+        let names = BaselineSet::Names(["a", "c", "f"].map(String::from).into());
         let report = compute(&t, &options(names)).unwrap();
-        assert_eq!(report.fits[0].baseline_models, ["a", "c"]);
+        assert_eq!(report.fits[0].baseline_models, ["a", "c", "f"]);
         // Every model with both accuracies gets a row, baseline or not.
         assert_eq!(report.rows.len(), 6);
         let d = report.rows.iter().find(|r| r.model == "d-aws").unwrap();
@@ -238,5 +277,28 @@ mod tests {
         let err = compute(&t, &o).unwrap_err().to_string();
         assert!(err.contains("types.csv: no type column `natural_shift_model_type`"), "{err}");
         assert!("imagenet".parse::<ProtocolPreset>().is_err());
+    }
+
+    #[test]
+    fn degenerate_baselines_are_refused_naming_the_case() {
+        let refused = |table: &str, transform: Transform| {
+            let t = AccuracyTable::parse("t.csv", table).unwrap();
+            let mut o = options(BaselineSet::All);
+            o.pairings[0].min_id_acc = 0.0;
+            o.transform = transform;
+            compute(&t, &o).map(|_| ()).map_err(|e| e.to_string())
+        };
+        let two = refused("model,val,v2\na,60,50\nb,70,62\n", Transform::Logit).unwrap_err();
+        assert!(two.contains("2 baseline model(s)") && two.contains("at least 3"), "{two}");
+        let flat = refused("model,val,v2\na,70,50\nb,70,62\nc,70,55\n", Transform::Logit).unwrap_err();
+        assert!(flat.contains("fix no slope"), "{flat}");
+        for (table, who) in [("model,val,v2\na,60,50\nb,70,62\nc,100,90\n", "`c` with ID accuracy 100"), ("model,val,v2\na,60,0\nb,70,62\nc,80,70\n", "`a` with shifted accuracy 0")] {
+            for t in [Transform::Logit, Transform::Probit] {
+                let err = refused(table, t).unwrap_err();
+                assert!(err.contains(who) && err.contains("--transform linear"), "{err}");
+            }
+            assert_eq!(refused(table, Transform::Linear), Ok(()), "a linear fit takes 0 % and 100 %");
+        }
+        assert_eq!(refused("model,val,v2\na,60,50\nb,70,62\nc,80,70\n", Transform::Logit), Ok(()));
     }
 }

@@ -6,7 +6,7 @@ use crate::robustness::pairing::{BaselineSet, ErOptions, Pairing, ProtocolPreset
 use crate::robustness::reference;
 use crate::robustness::report::{compute, write, ErReport};
 use crate::robustness::table::{AccuracyTable, ModelTypes};
-use anyhow::{bail, Result};
+use anyhow::Result;
 use std::path::{Path, PathBuf};
 
 /// What `shiftbench er` was asked, before any file is read.
@@ -35,13 +35,16 @@ pub struct ErRequest {
     pub reference_fits: Option<PathBuf>,
 }
 
+/// Bootstrap resamples `er` accepts.
+pub const RESAMPLES: std::ops::RangeInclusive<usize> = 100..=100_000;
+
 impl ErRequest {
     /// Resolves flags and preset into pairings and a baseline rule; explicit flags override the
     /// preset. Reads the types table and the baseline list when named.
     pub fn options(&self) -> Result<ErOptions> {
         let mut pairings = match (self.preset, &self.id_column, self.shift_columns.is_empty()) {
             (Some(_), Some(_), _) | (Some(_), _, false) => {
-                bail!("--preset chooses the columns itself; drop --id/--shift, or drop --preset to pick columns by hand")
+                return Err(crate::usage::usage("--preset chooses the columns itself; drop --id/--shift, or drop --preset to pick columns by hand"))
             }
             (Some(preset), None, true) => preset.pairings(),
             (None, Some(id), false) => self
@@ -55,7 +58,7 @@ impl ErRequest {
                     min_id_acc: 0.0,
                 })
                 .collect(),
-            _ => bail!("say which columns to compare: --preset imagenet-testbed, or --id COLUMN with one or more --shift COLUMN"),
+            _ => return Err(crate::usage::usage("say which columns to compare: --preset imagenet-testbed, or --id COLUMN with one or more --shift COLUMN")),
         };
         for p in &mut pairings {
             if let Some(min) = self.min_id_acc {
@@ -66,7 +69,7 @@ impl ErRequest {
             }
         }
         let baseline = match (&self.baseline_file, self.baseline_types.is_empty()) {
-            (Some(_), false) => bail!("--baseline and --baseline-types both choose the baseline; use one"),
+            (Some(_), false) => return Err(crate::usage::usage("--baseline and --baseline-types both choose the baseline; use one")),
             (Some(file), true) => BaselineSet::names_from_file(file)?,
             (None, allowed_given) => {
                 let allowed = if allowed_given {
@@ -77,11 +80,11 @@ impl ErRequest {
                 match (&self.types, allowed.is_empty()) {
                     (_, true) => BaselineSet::All,
                     (Some(path), false) => BaselineSet::Types { types: ModelTypes::load(path)?, allowed },
-                    (None, false) => bail!(
+                    (None, false) => return Err(crate::usage::usage(format!(
                         "the baseline is models of type {}, which needs --types MODEL_TYPES.csv (columns model,model_type,...); \
                          or name the baseline models with --baseline FILE",
                         allowed.join(", ")
-                    ),
+                    ))),
                 }
             }
         };
@@ -90,6 +93,12 @@ impl ErRequest {
             None => self.preset.map(ProtocolPreset::excluded_name_parts).unwrap_or_default(),
         };
         let resamples = self.resamples.unwrap_or(metrics::DEFAULT_RESAMPLES);
+        if !RESAMPLES.contains(&resamples) {
+            return Err(crate::usage::usage(format!(
+                "--resamples {resamples} is outside {}..={}: fewer give a percentile interval too coarse to trust (it may exclude the ER itself), more only cost time and memory; the default is {}",
+                RESAMPLES.start(), RESAMPLES.end(), metrics::DEFAULT_RESAMPLES
+            )));
+        }
         Ok(ErOptions {
             pairings,
             baseline,
@@ -104,7 +113,7 @@ impl ErRequest {
     pub fn run(&self, out: &Path) -> Result<ErReport> {
         if let Some(fits_path) = &self.reference_fits {
             if self.preset.is_some() || self.id_column.is_some() || !self.shift_columns.is_empty() {
-                bail!("--fits names the columns and fits itself; drop --preset/--id/--shift");
+                return Err(crate::usage::usage("--fits names the columns and fits itself; drop --preset/--id/--shift"));
             }
             let fits = reference::load(fits_path)?;
             let report = reference::score(&AccuracyTable::load(&self.table)?, &fits)?;

@@ -268,7 +268,7 @@ fn resolve_sections(file: &SuiteFile, path: &Path) -> SuiteConfig {
         leaderboard: LeaderboardPlan {
             models: texts(&file.leaderboard.models),
             regimes: texts(&file.leaderboard.regimes),
-            seeds: file.leaderboard.seeds.clone(),
+            seeds: file.leaderboard.seeds.iter().map(|s| *s.get_ref()).collect(),
         },
         metrics: Metrics {
             id_domain: text(&file.metrics.id_domain),

@@ -29,9 +29,8 @@ enum Target<'a> {
 /// The key forms a sweep accepts, for the error that lists them.
 const KEY_FORMS: &str = "`generated.<set>.size` or `regimes.<regime>.mix.generated_fraction`";
 
-/// Largest swept set size: far above any suite's, far below what a `usize` or the disk would
-/// have to refuse later.
-const MAX_SWEPT_SIZE: f64 = 10_000_000.0;
+/// Largest swept set size: the bound on every set's size.
+const MAX_SWEPT_SIZE: f64 = super::validate::MAX_SET_IMAGES as f64;
 
 /// Names may contain dots, so the key is split at its fixed prefix and suffix only.
 fn target(key: &str) -> Option<Target<'_>> {

@@ -14,6 +14,21 @@ use toml::Spanned;
 /// A value, its key, the condition it must meet, and what to say when it does not.
 type RangeCheck<'a> = (&'a Spanned<f64>, &'static str, fn(f64) -> bool, &'static str);
 
+/// The most images one domain or generated set may have: ten times ImageNet's training set.
+/// Larger values overflow image buffers (or the address space) long before they could run.
+pub const MAX_SET_IMAGES: usize = 10_000_000;
+/// The most channels a model's first stage may have (torchvision's ResNets have 64).
+pub const MAX_WIDTH: usize = 4096;
+/// The most residual blocks per stage (torchvision's deepest ResNet has 36).
+pub const MAX_BLOCKS: usize = 64;
+/// The most epochs, images per batch, and leaderboard seeds a suite may ask for.
+pub const MAX_EPOCHS: u32 = 10_000;
+pub const MAX_BATCH: usize = 65_536;
+pub const MAX_SEEDS: usize = 1000;
+/// The most sampling steps and images per batch of a Stable Diffusion generator.
+pub const MAX_SD_STEPS: usize = 1000;
+pub const MAX_SD_BATCH: usize = 1024;
+
 /// The names each section defines.
 struct Names<'s> {
     generators: BTreeSet<&'s str>,
@@ -78,6 +93,7 @@ impl SuiteValidator<'_> {
         }
         for g in &s.generated {
             self.positive(&g.size, "generated.size")?;
+            self.at_most(&g.size, MAX_SET_IMAGES, "generated.size", "images")?;
             self.reference(&g.generator, &names.generators, "generated.generator", "[[generators]]")?;
         }
         Ok(())
@@ -89,6 +105,7 @@ impl SuiteValidator<'_> {
             if r.train_on.is_empty() {
                 return Err(self.err(&r.name, "regimes.train_on", "a regime needs at least one training set in `train_on`"));
             }
+            self.no_duplicates(r.train_on.iter(), "regimes.train_on", "training set", "its images would be used twice")?;
             for t in &r.train_on {
                 let trainable = s.domains.iter().any(|d| d.name.get_ref() == t.get_ref() && d.split == Split::Train)
                     || s.generated.iter().any(|g| g.name.get_ref() == t.get_ref() && g.usage == GeneratedUse::Train);
@@ -139,6 +156,17 @@ impl SuiteValidator<'_> {
         if s.leaderboard.seeds.is_empty() {
             return Err(self.err(&s.suite.name, "leaderboard.seeds", "list at least one training seed, e.g. seeds = [0]"));
         }
+        if s.leaderboard.seeds.len() > MAX_SEEDS {
+            return Err(self.err(&s.leaderboard.seeds[MAX_SEEDS], "leaderboard.seeds", format!("list at most {MAX_SEEDS} seeds")));
+        }
+        self.no_duplicates(s.leaderboard.models.iter(), "leaderboard.models", "model", "it would be one row twice")?;
+        self.no_duplicates(s.leaderboard.regimes.iter(), "leaderboard.regimes", "regime", "it would be one row twice")?;
+        self.no_duplicates(s.leaderboard.seeds.iter(), "leaderboard.seeds", "seed", "a seed trains the same classifier again")?;
+        for m in &s.testbed.members {
+            if let Some(e) = &m.epochs {
+                self.at_most(e, MAX_EPOCHS, "testbed.members.epochs", "epochs")?;
+            }
+        }
 
         Ok(())
     }
@@ -154,6 +182,7 @@ impl SuiteValidator<'_> {
         if s.metrics.shifts.is_empty() {
             return Err(self.err(&s.metrics.id_domain, "metrics.shifts", "list at least one shifted domain"));
         }
+        self.no_duplicates(s.metrics.shifts.iter(), "metrics.shifts", "shift", "it would be two columns of one set")?;
         for sh in &s.metrics.shifts {
             if !shift_domains.contains(sh.get_ref().as_str()) {
                 return Err(self.err(sh, "metrics.shifts", format!(
@@ -194,7 +223,10 @@ impl SuiteValidator<'_> {
             return Err(self.err(&d.source, "domains.style", "a procedural domain needs a `style`, e.g. style = \"photo\""));
         }
         match &d.size {
-            Some(size) => self.positive(size, "domains.size"),
+            Some(size) => {
+                self.positive(size, "domains.size")?;
+                self.at_most(size, MAX_SET_IMAGES, "domains.size", "images")
+            }
             None => Err(self.err(&d.source, "domains.size", "a procedural domain needs a `size` (images to render)")),
         }
     }
@@ -264,8 +296,8 @@ impl SuiteValidator<'_> {
 
     fn check_header(&self, s: &SuiteFile) -> Result<(), ConfigError> {
         let name = s.suite.name.get_ref();
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            return Err(self.err(&s.suite.name, "suite.name", "use letters, digits, `-` and `_` only (it names the results folder)"));
+        if name.is_empty() || name.len() > crate::fsutil::MAX_NAME_BYTES || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(self.err(&s.suite.name, "suite.name", format!("use 1 to {} letters, digits, `-` and `_` only (it names the results folder)", crate::fsutil::MAX_NAME_BYTES)));
         }
         let size = *s.suite.image_size.get_ref();
         if !(16..=512).contains(&size) {
@@ -290,6 +322,7 @@ impl SuiteValidator<'_> {
         const MAX_STAGES: &str = "at most 6 stages (each halves the resolution)";
         if let Some(w) = &m.width {
             self.positive(w, "models.width")?;
+            self.at_most(w, MAX_WIDTH, "models.width", "channels")?;
         }
         if let Some(a) = &m.arch {
             let fixed = format!("`arch = \"{}\"` fixes the depth and block; drop `arch` to set it, or use `depth_multiplier`", a.get_ref().name());
@@ -316,12 +349,16 @@ impl SuiteValidator<'_> {
                     if l.get_ref().len() > 6 {
                         return Err(self.err(l, "models.layers", MAX_STAGES));
                     }
+                    if l.get_ref().iter().any(|&b| b > MAX_BLOCKS) {
+                        return Err(self.err(l, "models.layers", format!("must be at most {MAX_BLOCKS} blocks per stage")));
+                    }
                 }
                 (Some(_), Some(v), _) | (Some(_), None, Some(v)) => {
                     return Err(self.err(v, "models.layers", "give either `layers` or `blocks` and `stages`, not both"));
                 }
                 (None, Some(b), Some(st)) => {
                     self.positive(b, "models.blocks")?;
+                    self.at_most(b, MAX_BLOCKS, "models.blocks", "blocks per stage")?;
                     self.positive(st, "models.stages")?;
                     if *st.get_ref() > 6 {
                         return Err(self.err(st, "models.stages", MAX_STAGES));
@@ -364,9 +401,11 @@ impl SuiteValidator<'_> {
         }
         if let Some(steps) = &g.steps {
             self.positive(steps, "generators.steps")?;
+            self.at_most(steps, MAX_SD_STEPS, "generators.steps", "steps")?;
         }
         if let Some(b) = &g.batch_size {
             self.positive(b, "generators.batch_size")?;
+            self.at_most(b, MAX_SD_BATCH, "generators.batch_size", "images")?;
         }
         if let Some(v) = &g.guidance {
             if !(v.get_ref().is_finite() && *v.get_ref() >= 0.0) {
@@ -398,7 +437,9 @@ impl SuiteValidator<'_> {
 
     fn check_training(&self, t: &TrainingSpec) -> Result<(), ConfigError> {
         self.positive(&t.epochs, "training.epochs")?;
+        self.at_most(&t.epochs, MAX_EPOCHS, "training.epochs", "epochs")?;
         self.positive(&t.batch_size, "training.batch_size")?;
+        self.at_most(&t.batch_size, MAX_BATCH, "training.batch_size", "images")?;
         let checks: [RangeCheck; 4] = [
             (&t.lr, "training.lr", |v| v > 0.0 && v.is_finite(), "must be a positive number"),
             (&t.momentum, "training.momentum", |v| (0.0..1.0).contains(&v), "must be in [0, 1)"),
@@ -478,11 +519,30 @@ impl SuiteValidator<'_> {
         }
     }
 
+    fn at_most<T: PartialOrd + Copy + std::fmt::Display>(&self, v: &Spanned<T>, max: T, key: &str, unit: &str) -> Result<(), ConfigError> {
+        if *v.get_ref() <= max {
+            Ok(())
+        } else {
+            Err(self.err(v, key, format!("must be at most {max} {unit} (it is {})", v.get_ref())))
+        }
+    }
+
+    /// An error at the second occurrence of a value listed twice.
+    fn no_duplicates<'s, T: Ord + std::fmt::Display + 's>(&self, values: impl Iterator<Item = &'s Spanned<T>>, key: &str, what: &str, why: &str) -> Result<(), ConfigError> {
+        let mut seen = BTreeSet::new();
+        for v in values {
+            if !seen.insert(v.get_ref()) {
+                return Err(self.err(v, key, format!("{what} `{}` is listed twice: {why}; list it once", v.get_ref())));
+            }
+        }
+        Ok(())
+    }
+
     pub(super) fn unique_names<'s>(&self, names: impl Iterator<Item = &'s Spanned<String>>, key: &str) -> Result<BTreeSet<&'s str>, ConfigError> {
         let mut seen = BTreeSet::new();
         for n in names {
-            if !crate::fsutil::has_name_characters(n.get_ref()) {
-                return Err(self.err(n, key, "use letters, digits and `-_+.` only (names become folder names)"));
+            if !crate::fsutil::has_name_characters(n.get_ref()) || n.get_ref().len() > crate::fsutil::MAX_NAME_BYTES {
+                return Err(self.err(n, key, format!("use 1 to {} letters, digits and `-_+.` only (names become folder names)", crate::fsutil::MAX_NAME_BYTES)));
             }
             if !seen.insert(n.get_ref().as_str()) {
                 return Err(self.err(n, key, format!("`{}` is defined twice", n.get_ref())));

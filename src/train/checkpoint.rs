@@ -92,3 +92,20 @@ pub fn restore(dir: &Path, step: u64, model: &mut impl Trainable, opt: &mut Sgd)
     opt.load_state(&tensors, &what)?;
     Ok(Progress { step, epoch_loss_sum })
 }
+
+/// Why the pair for `step` in `dir` cannot be resumed from, if it cannot: a file that does not
+/// read, holds a NaN or an infinity (weights, momentum or loss sum: training from it would stop
+/// with "training diverged", blaming the learning rate), or does not fit `model` (another job's
+/// pair). `model` is a scratch model: it may be left half-loaded.
+pub fn defect(dir: &Path, step: u64, model: &mut impl Trainable, cfg: &super::TrainConfig) -> Option<String> {
+    for file in [model_file(dir, step), optim_file(dir, step)] {
+        let checked = std::fs::read(&file).map_err(anyhow::Error::from).and_then(|b| crate::checkpoints::non_finite_tensor(&b));
+        match checked {
+            Err(e) => return Some(format!("{} does not read ({e:#})", file.display())),
+            Ok(Some(name)) => return Some(format!("{} holds non-finite values (tensor `{name}`)", file.display())),
+            Ok(None) => {}
+        }
+    }
+    let mut opt = Sgd::new(model.params(), cfg.momentum, cfg.nesterov, cfg.weight_decay);
+    restore(dir, step, model, &mut opt).err().map(|e| format!("does not restore ({e:#})"))
+}

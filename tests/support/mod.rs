@@ -28,6 +28,9 @@ pub enum Reply {
     Slow { body: Vec<u8>, chunks: usize, delay: Duration },
     Status(u16),
     Redirect(String),
+    /// A 200 with no Content-Length whose body never ends (until the client hangs up or the
+    /// server's lifetime is over).
+    Endless,
 }
 
 /// One request as the server saw it.
@@ -176,5 +179,14 @@ fn respond(s: &mut TcpStream, reply: Reply, range_start: Option<u64>) -> std::io
             head(s, &format!("{code} {text}"), 0, "")
         }
         Reply::Redirect(to) => head(s, "302 Found", 0, &format!("Location: {to}\r\n")),
+        Reply::Endless => {
+            write!(s, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")?;
+            let chunk = vec![0u8; 1 << 16];
+            let started = Instant::now();
+            while started.elapsed() < LIFETIME {
+                s.write_all(&chunk)?;
+            }
+            Ok(())
+        }
     }
 }

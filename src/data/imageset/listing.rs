@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 /// File name endings read as images (case-insensitive), as torchvision's `ImageFolder` would
 /// find them among the formats `data::image` decodes. Anything else (READMEs, `.txt` label
 /// lists) is not an image and is skipped; a missing image is caught by the counts instead.
-const EXTENSIONS: [&str; 3] = ["jpg", "jpeg", "png"];
+pub const IMAGE_EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
 
 /// One listed image: its path relative to the listed folder and its size in bytes.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -20,7 +20,7 @@ pub struct ImageFile {
 /// Whether a file name is an image the sets read. Hidden files (`.DS_Store`, macOS `._x.jpg`
 /// resource forks that archives carry) are not.
 pub fn is_image_name(name: &str) -> bool {
-    !name.starts_with('.') && name.rsplit_once('.').is_some_and(|(_, ext)| EXTENSIONS.iter().any(|e| ext.eq_ignore_ascii_case(e)))
+    !name.starts_with('.') && name.rsplit_once('.').is_some_and(|(_, ext)| IMAGE_EXTENSIONS.iter().any(|e| ext.eq_ignore_ascii_case(e)))
 }
 
 /// Every image under `dir`, recursively, sorted by relative path. Symlinked files are followed

@@ -17,7 +17,7 @@ pub mod source;
 pub mod vocab;
 
 pub use layout::Layout;
-pub use listing::{is_image_name, list_image_files, list_images, ImageFile};
+pub use listing::{is_image_name, list_image_files, list_images, ImageFile, IMAGE_EXTENSIONS};
 pub use objectnet::ObjectnetClasses;
 pub use prefetch::{for_each_batch, Loader};
 pub use source::{check_counts, FileImageSet, SetSpec};
