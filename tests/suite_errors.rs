@@ -112,7 +112,7 @@ fn out_of_range_values_are_explained() {
 
 #[test]
 fn toml_syntax_error_has_a_position() {
-    let (text, line) = edited("[leaderboard]", "seeds = [0]", "seeds = [0");
+    let (text, line) = edited("[leaderboard]", "seeds = [0, 1, 2]", "seeds = [0, 1, 2");
     let e = error_of(&text);
     assert!(e.line >= line, "{e}");
     assert!(e.to_string().starts_with("suites/broken.toml:"), "{e}");
@@ -407,7 +407,7 @@ fn sizes_beyond_what_the_types_or_a_run_can_hold_are_positioned_errors() {
 fn duplicates_in_shifts_seeds_train_on_and_rows_are_errors_at_the_second() {
     let (text, line) = edited("[metrics]", "\"rendition\", \"objectnet\"]", "\"rendition\", \"v2\"]");
     assert_error(&error_of(&text), line, "metrics.shifts", &["shift `v2` is listed twice"]);
-    let (text, line) = edited("[leaderboard]", "seeds = [0]", "seeds = [0, 0]");
+    let (text, line) = edited("[leaderboard]", "seeds = [0, 1, 2]", "seeds = [0, 1, 0]");
     assert_error(&error_of(&text), line, "leaderboard.seeds", &["seed `0` is listed twice"]);
     let (text, line) = edited("[[regimes]]", "train_on = [\"train\"]", "train_on = [\"train\", \"train\"]");
     assert_error(&error_of(&text), line, "regimes.train_on", &["training set `train` is listed twice"]);
