@@ -71,11 +71,6 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunSummary> {
     let manifest = crate::folder::RunManifest { suite: suite.name().to_string(), suite_hash: suite.hash.clone(), seed: plan.seed, quick: opts.quick };
     let _owner = crate::folder::claim(&opts.out, &manifest)?;
     let lock = Path::new(crate::fetch::lock::LOCK_FILE);
-    let reads_artifact = config.domains.iter().any(|d| matches!(&d.data, crate::suite::DomainData::Files(f) if matches!(f.source, crate::suite::FileSource::Artifact(_))));
-    if reads_artifact {
-        // An artifact missing from the lock is an error at its place in the suite file.
-        crate::fetch::artifacts::suite_artifacts(suite, &crate::fetch::lock::Lock::load(lock)?)?;
-    }
     // Stable Diffusion weights are located and hashed before any work, so a missing file is the
     // first thing a user sees, not an error after hours of rendering.
     let sd = crate::generate::sd::prepare(config, &suite.path, plan.seed, opts.weights.as_deref(), lock)?;
@@ -345,8 +340,8 @@ fn record_matches(path: &Path, key: &str) -> bool {
 /// removed from the suite, a renamed regime) or that fail their checks (counts that do not add
 /// up, names outside the suite's vocabulary, another seed: [`crate::record::check`]), so they
 /// cannot leak into the leaderboard; the plan's missing records are then regenerated. They are
-/// kept, not deleted, under `work/stale-records/`. Temporary files of writes that a kill
-/// interrupted are removed.
+/// kept, not deleted, under `work/stale-records/`. (Temporary files of writes that a kill
+/// interrupted are gone already: [`crate::folder::claim`] removes them under the folder lock.)
 fn move_stale_records(out: &Path, work: &Path, expected: &Expected) -> Result<()> {
     let root = out.join("records");
     if !root.exists() {
@@ -356,12 +351,8 @@ fn move_stale_records(out: &Path, work: &Path, expected: &Expected) -> Result<()
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))? {
             let path = entry?.path();
-            let hidden = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
             if path.is_dir() {
                 stack.push(path);
-            } else if hidden && path.extension().is_some_and(|e| e == "tmp") {
-                // A write interrupted by a kill: never a record, safe to drop.
-                std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
             } else if path.extension().is_some_and(|e| e == "json") {
                 let Ok(rel) = path.strip_prefix(out) else { continue };
                 let why = if expected.records.contains_key(&rel.to_string_lossy().into_owned()) {

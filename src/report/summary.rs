@@ -81,17 +81,18 @@ pub fn summarize(lb: &Leaderboard) -> Vec<SummaryRow> {
     let groups = seed_groups(lb);
     let mut out = Vec::new();
     for ((model, regime), rows) in &groups {
-        let reference = groups.get(&(model.clone(), REFERENCE_REGIME.to_string())).filter(|_| regime != REFERENCE_REGIME);
-        let per_seed: Vec<(u64, Vec<(String, Option<f64>)>)> = rows.iter().map(|r| (r.seed, metric_values(lb, r))).collect();
-        let Some((_, first)) = per_seed.first() else { continue };
+        let per_seed = |rows: &[&LeaderboardRow]| -> Vec<(u64, Vec<(String, Option<f64>)>)> { rows.iter().map(|r| (r.seed, metric_values(lb, r))).collect() };
+        let reference = groups.get(&(model.clone(), REFERENCE_REGIME.to_string())).filter(|_| regime != REFERENCE_REGIME).map(|r| per_seed(r));
+        let values_by_seed = per_seed(rows);
+        let Some((_, first)) = values_by_seed.first() else { continue };
         for (m, (metric, _)) in first.iter().enumerate() {
-            let values: Vec<f64> = per_seed.iter().filter_map(|(_, v)| v[m].1).collect();
-            let gain = reference.and_then(|reference_rows| {
-                let differences: Vec<f64> = per_seed
+            let values: Vec<f64> = values_by_seed.iter().filter_map(|(_, v)| v[m].1).collect();
+            let gain = reference.as_ref().and_then(|reference| {
+                let differences: Vec<f64> = values_by_seed
                     .iter()
                     .filter_map(|(seed, v)| {
-                        let base = reference_rows.iter().find(|r| r.seed == *seed)?;
-                        Some(metrics::gain_over(metric_values(lb, base)[m].1?, v[m].1?))
+                        let (_, base) = reference.iter().find(|(s, _)| s == seed)?;
+                        Some(metrics::gain_over(base[m].1?, v[m].1?))
                     })
                     .collect();
                 let s = metrics::spread(&differences)?;

@@ -130,10 +130,10 @@ pub fn figure(lb: &Leaderboard, series: &SweepSeries<'_>) -> Figure {
         }
         for (set, pts) in &points {
             let colour = colour_of(set);
-            // Mean over seeds at each swept value, in value order.
+            // Mean over seeds at each swept value (grouped by the value's bits), in value order.
             let mut by_value: BTreeMap<u64, (f64, Vec<f64>)> = BTreeMap::new();
             for &(v, m) in pts {
-                by_value.entry(v.to_bits() ^ (1 << 63)).or_insert((v, Vec::new())).1.push(m);
+                by_value.entry(v.to_bits()).or_insert((v, Vec::new())).1.push(m);
             }
             let mut means: Vec<(f64, f64)> = by_value.values().map(|(v, ms)| (*v, ms.iter().sum::<f64>() / ms.len() as f64)).collect();
             means.sort_by(|a, b| a.0.total_cmp(&b.0));
