@@ -24,6 +24,7 @@
 //!   dialect of every output table.
 
 pub mod checkpoints;
+pub mod compare;
 pub mod config_error;
 pub mod csvfmt;
 pub mod data;

@@ -67,6 +67,9 @@ ObjectNet, model_type otherwise) minus names containing subsample/aws/batch64, w
         after_help = "Examples:\n  shiftbench er --table robustness_top1s.csv --types model_types.csv --preset imagenet-testbed --out er/\n  shiftbench er --table accs.csv --id val --shift sketch --shift v2 --baseline baseline.txt --out er/\n  shiftbench er --table accs.csv --types types.csv --baseline-types STANDARD --id val --shift v2 --min-id-acc 55 --transform probit --out er/\n  shiftbench er --table my_accuracies.csv --fits suites/imagenet-testbed-fits.toml --out er/"
     )]
     Er(cli::er::ErArgs),
+    /// Evaluate a classifier trained elsewhere on a suite's evaluation sets and add it to the leaderboard.
+    #[command(long_about = cli::compare::LONG_ABOUT, after_help = cli::compare::AFTER_HELP)]
+    Compare(cli::compare::CompareArgs),
     /// Top-5 classes (and logits) of a torchvision ResNet for image files or folders.
     #[command(long_about = cli::predict::LONG_ABOUT, after_help = cli::predict::AFTER_HELP)]
     Predict(cli::predict::PredictArgs),
@@ -139,6 +142,7 @@ fn real_main() -> Result<()> {
         Command::Leaderboard(args) => cli::leaderboard::run(args),
         Command::Reproduce(args) => cli::reproduce::run(args),
         Command::Er(args) => cli::er::run(args),
+        Command::Compare(args) => cli::compare::run(args),
         Command::Predict(args) => cli::predict::run(args),
         Command::Check(args) => cli::check::run(args),
         Command::Generate(args) => cli::generate::run(args),

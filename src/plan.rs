@@ -100,7 +100,10 @@ pub struct Plan {
     /// The suite seed in force (`--seed` or the suite's).
     pub seed: u64,
     pub image_size: u32,
+    /// The procedural world's classes, in label order (empty for a published vocabulary).
     pub classes: Vec<usize>,
+    /// Classes of the suite's label space.
+    pub num_classes: usize,
     pub profile: Profile,
     pub domains: Vec<DomainPlan>,
     pub generated: Vec<GeneratedSetPlan>,
@@ -144,8 +147,11 @@ impl Plan {
             generated_eval: m.generated_eval.clone(),
             transform: m.transform.to_string(),
             flip_tta: config.flip_tta,
+            id_axes: m.id_axes.clone(),
+            reference_fits: m.reference_fits.clone(),
         };
         let mut eval_sets = vec![(protocol.id_domain.clone(), DomainRole::Id)];
+        eval_sets.extend(protocol.id_axes.iter().map(|s| (s.clone(), DomainRole::Id)));
         eval_sets.extend(protocol.shifts.iter().map(|s| (s.clone(), DomainRole::Shift)));
         if let Some(g) = &protocol.generated_eval {
             eval_sets.push((g.clone(), DomainRole::Generated));
@@ -154,6 +160,7 @@ impl Plan {
             seed,
             image_size: config.image_size,
             classes: config.classes.clone(),
+            num_classes: config.num_classes(),
             profile,
             domains,
             generated,
@@ -192,7 +199,8 @@ pub fn reads_lock(config: &SuiteConfig, weights_override: Option<&str>) -> bool 
 }
 
 fn plan_jobs(config: &SuiteConfig, seed: u64, profile: &Profile) -> Vec<Job> {
-    let t = &config.training;
+    // An evaluation-only suite trains nothing.
+    let Some(t) = &config.training else { return Vec::new() };
     let train_config = |epochs: u32, regime: &Regime, job_seed: u64| TrainConfig {
         epochs: profile.epochs(epochs),
         batch_size: t.batch_size,

@@ -178,10 +178,11 @@ pub fn read_weights_header(path: &Path) -> Result<WeightsHeader> {
     WeightsHeader::parse(&json).map_err(not_safetensors)
 }
 
-/// The `arch` network with the weights of `weights` (classes from its `fc.weight`), for inputs
-/// of `preprocess.crop` pixels. A file of another architecture is one error naming the first
-/// tensor that does not fit and the `--arch` to use.
-pub fn load_classifier(arch: NamedArch, weights: &Path, preprocess: &Preprocess) -> Result<ResNet> {
+/// The network `arch_name` names (a torchvision name or a harness description,
+/// [`crate::model::ArchConfig::from_description`]) with the weights of `weights` (classes from
+/// its `fc.weight`), for inputs of `image_size` pixels. A file of another architecture is one
+/// error naming the first tensor that does not fit and the `--arch` to use.
+pub fn load_resnet(arch_name: &str, weights: &Path, image_size: usize) -> Result<ResNet> {
     let header = read_weights_header(weights)?;
     let classes = header.classes().with_context(|| {
         format!(
@@ -198,17 +199,20 @@ pub fn load_classifier(arch: NamedArch, weights: &Path, preprocess: &Preprocess)
         "weights {} declare fc.weight of shape [{classes}, {features}], more than the {size}-byte file holds; the file is corrupt: export it again",
         weights.display()
     );
-    let mut model = ResNet::new(arch.config(classes, preprocess.crop as usize), 0, &candle_core::Device::Cpu)?;
+    let config = crate::model::ArchConfig::from_description(arch_name, classes, image_size).with_context(|| {
+        format!("unknown architecture `{arch_name}`: use one of {} or a description such as resnet-imagenet-basic-w8-l1.1.1.1 (stem, block, width, blocks per stage)", NamedArch::ALL.map(|a| a.name()).join(", "))
+    })?;
+    let mut model = ResNet::new(config, 0, &candle_core::Device::Cpu)?;
     model.load(weights).map_err(|e| {
         let fix = match header.named_arch() {
-            Some(other) if other != arch => format!("the file holds {} weights: use --arch {}", other.name(), other.name()),
-            Some(_) => format!("the file is not a complete torchvision {} state_dict: export it again with safetensors.torch.save_file(model.state_dict(), FILE)", arch.name()),
+            Some(other) if other.name() != arch_name => format!("the file holds {} weights: use --arch {}", other.name(), other.name()),
+            Some(_) => format!("the file is not a complete torchvision {arch_name} state_dict: export it again with safetensors.torch.save_file(model.state_dict(), FILE)"),
             None => format!(
                 "its tensors are not those of a torchvision {}: use weights of one of those architectures",
                 NamedArch::ALL.map(|a| a.name()).join(", ")
             ),
         };
-        anyhow!("--weights do not fit --arch {}: {e:#}; {fix}", arch.name())
+        anyhow!("--weights do not fit --arch {arch_name}: {e:#}; {fix}")
     })?;
     Ok(model)
 }
@@ -232,7 +236,8 @@ pub fn prepare_image(path: &Path, preprocess: &Preprocess) -> Result<ImageTensor
 /// What `shiftbench predict` is asked to do.
 #[derive(Clone, Debug)]
 pub struct PredictRequest {
-    pub arch: NamedArch,
+    /// A torchvision name or a harness description ([`crate::model::ArchConfig::from_description`]).
+    pub arch: String,
     pub weights: PathBuf,
     pub preprocess: Preprocess,
     /// Image files and folders, in order.
@@ -260,7 +265,7 @@ pub fn run(req: &PredictRequest) -> Result<PredictSummary> {
     ensure!(req.batch_size > 0, "--batch-size must be at least 1");
     ensure!(req.logits.as_ref() != Some(&req.out), "--out and --logits name the same file {}: give the logits a .npy file of their own", req.out.display());
     let paths = list_images(&req.inputs)?;
-    let mut model = load_classifier(req.arch, &req.weights, &req.preprocess)?;
+    let mut model = load_resnet(&req.arch, &req.weights, req.preprocess.crop as usize)?;
     let classes = model.num_classes();
     let reserved = npy_header(paths.len(), classes, 0);
     let mut npy = match &req.logits {

@@ -4,8 +4,10 @@
 //! evaluated); a job's training set is assembled from the in-memory sets.
 
 use crate::data::procedural::render_domain;
-use crate::data::imageset::{FileImageSet, Layout, SetSpec, Vocabulary};
+use crate::data::imageset::{FileImageSet, Layout, SetSpec};
 use crate::data::{ImageSet, ImageSource};
+use crate::data::image::Preprocess;
+use crate::eval::{Scoring, ScoringRule};
 use crate::generate::sd::SdGenerator;
 use crate::generate::{SetOptions, SuiteGenerator};
 use crate::plan::{GeneratedSetPlan, Job, Plan};
@@ -31,10 +33,12 @@ impl Images {
     }
 }
 
-/// A labelled image set with the key of everything that determines its bytes.
+/// A labelled image set with the key of everything that determines its bytes, and the rule its
+/// predictions are scored by (labels are in that rule's label space).
 pub struct Dataset {
     pub images: Images,
     pub key: serde_json::Value,
+    pub scoring: Scoring,
     /// Made by a generator (per-batch mixing draws these separately).
     pub generated: bool,
 }
@@ -67,14 +71,11 @@ pub fn datasets(config: &SuiteConfig, plan: &Plan, sd: &BTreeMap<String, SdGener
         let images = render_domain(plan.seed, &d.name, d.style, &plan.classes, d.count, plan.image_size, &pb);
         pb.finish_and_clear();
         let key = crate::keys::procedural_domain(&d.name, d.style, d.count, plan.image_size, plan.seed, &plan.classes);
-        datasets.insert(d.name.clone(), Dataset { images: Images::Memory(images), key, generated: false });
+        datasets.insert(d.name.clone(), Dataset { images: Images::Memory(images), key, scoring: Scoring::full(plan.num_classes), generated: false });
     }
     for d in &config.domains {
         let DomainData::Files(f) = &d.data else { continue };
-        let set = open_file_domain(config, &d.name, f, lock)?;
-        crate::progress::say(format!("{}: {} images ({}, {})", d.name, set.len(), f.layout.name(), f.preprocess.name));
-        let key = crate::keys::file_domain(&d.name, f.layout, &f.preprocess.name, plan.image_size, set.fingerprint());
-        datasets.insert(d.name.clone(), Dataset { images: Images::Files(set), key, generated: false });
+        datasets.insert(d.name.clone(), open_scored_domain(config, &d.name, f, lock, None)?);
     }
     for g in &plan.generated {
         let GeneratedSetSource { generator, key, dir } = generated_set_source(config, g, sd, work)?;
@@ -82,15 +83,54 @@ pub fn datasets(config: &SuiteConfig, plan: &Plan, sd: &BTreeMap<String, SdGener
         let (images, _manifest, stats) = g.generate(generator.as_dyn(), &dir, &pb, &SetOptions::default())?;
         pb.finish_and_clear();
         crate::progress::say(format!("{}: {} images generated, {} reused from {}", g.name, stats.rendered, stats.reused, dir.display()));
-        datasets.insert(g.name.clone(), Dataset { images: Images::Memory(images), key, generated: true });
+        datasets.insert(g.name.clone(), Dataset { images: Images::Memory(images), key, scoring: Scoring::full(plan.num_classes), generated: true });
     }
     Ok(datasets)
 }
 
-/// Opens a file-backed domain: finds its folder (an artifact's extraction in the fetch cache,
-/// never downloaded here, or a local folder), labels it with the suite's classes and checks its
-/// counts against the domain's `expect` and, for class-folder layouts, the artifact's.
-pub fn open_file_domain(config: &SuiteConfig, name: &str, f: &FileDomain, lock: &Path) -> Result<FileImageSet> {
+/// A file-backed domain ready to evaluate: opened ([`open_file_domain`]), its scoring rule made
+/// concrete, its images relabelled into the rule's label space (the ID-axis rules keep only
+/// images of their classes), read with `preprocess` when given (a compared classifier's own
+/// transform; the rule's border crop is kept) and keyed by all of that.
+pub fn open_scored_domain(config: &SuiteConfig, name: &str, f: &FileDomain, lock: &Path, preprocess: Option<&Preprocess>) -> Result<Dataset> {
+    let set = open_file_domain(config, name, f, lock)?;
+    let objectnet = match (&f.objectnet_from, set.objectnet_classes()) {
+        (_, Some(own)) => Some(own.clone()),
+        (Some(other), None) => Some(objectnet_classes_of(config, other, lock).with_context(|| format!("domain `{name}`: reading ObjectNet's mappings from domain `{other}`"))?),
+        (None, None) => None,
+    };
+    let scoring = Scoring::for_rule(f.scoring, &config.vocabulary, objectnet.as_ref()).with_context(|| format!("domain `{name}`"))?;
+    let labels = scoring.relabel(set.labels()).with_context(|| format!("domain `{name}`"))?;
+    let listed = set.len();
+    let mut set = set.relabeled(&labels).with_context(|| format!("domain `{name}`"))?;
+    if let Some(p) = preprocess {
+        let mut p = p.clone();
+        p.border = f.scoring.border().max(p.border);
+        set = set.with_preprocess(p);
+    }
+    let kept = if set.len() < listed { format!(", {} of {listed} kept by protocol {}", set.len(), f.scoring.name()) } else { String::new() };
+    crate::progress::say(format!("{name}: {} images ({}, {}{kept})", set.len(), f.layout.name(), set.preprocess().name));
+    let mut key = crate::keys::file_domain(name, f.layout, &set.preprocess().name, config.image_size, set.fingerprint());
+    // Keys of full-scored sets stay as they were; a rule (and its border) changes what is counted.
+    if f.scoring != ScoringRule::Full || set.preprocess().border > 0 {
+        key["scoring"] = serde_json::json!({"rule": f.scoring.name(), "border": set.preprocess().border});
+    }
+    Ok(Dataset { images: Images::Files(set), key, scoring, generated: false })
+}
+
+/// ObjectNet's class list from the mapping files of the suite's ObjectNet domain `name`.
+fn objectnet_classes_of(config: &SuiteConfig, name: &str, lock: &Path) -> Result<crate::data::imageset::ObjectnetClasses> {
+    let Some(DomainData::Files(f)) = config.domain(name).map(|d| &d.data) else {
+        anyhow::bail!("`{name}` is not a file-backed domain of the suite");
+    };
+    let (root, _) = domain_root(name, f, lock)?;
+    let read = |file: &str| std::fs::read_to_string(root.join(file)).with_context(|| format!("cannot read {}; is the ObjectNet archive extracted completely?", root.join(file).display()));
+    let texts: Vec<String> = crate::data::imageset::objectnet::MAPPING_FILES.iter().map(|f| read(f)).collect::<Result<_>>()?;
+    crate::data::imageset::objectnet::parse_mappings(&texts[0], &texts[1], &texts[2], &texts[3])
+}
+
+/// The folder a file-backed domain's layout is in, and the lock entry of its artifact.
+fn domain_root(name: &str, f: &FileDomain, lock: &Path) -> Result<(PathBuf, Option<crate::fetch::lock::Artifact>)> {
     let (base, artifact) = match &f.source {
         FileSource::Folder(p) => (p.clone(), None),
         FileSource::Artifact(a) => {
@@ -108,8 +148,17 @@ pub fn open_file_domain(config: &SuiteConfig, name: &str, f: &FileDomain, lock: 
         Some(r) => base.join(r),
         None => base,
     };
+    Ok((root, artifact))
+}
+
+/// Opens a file-backed domain: finds its folder (an artifact's extraction in the fetch cache,
+/// never downloaded here, or a local folder), labels it with the suite's classes and checks its
+/// counts against the domain's `expect` and, for class-folder layouts, the artifact's.
+pub fn open_file_domain(config: &SuiteConfig, name: &str, f: &FileDomain, lock: &Path) -> Result<FileImageSet> {
+    let (root, artifact) = domain_root(name, f, lock)?;
+    let lock_expect = artifact.as_ref().and_then(|a| a.expect.clone());
     let class_folders = matches!(f.layout, Layout::WnidFolders | Layout::ClassIndexFolders);
-    let vocab = Vocabulary::named(&config.class_names());
+    let vocab = &config.vocabulary;
     let mut spec = SetSpec::new(f.layout, &root);
     spec.val_labels = f.labels.clone();
     spec.id_map = f.id_map.clone();
@@ -122,7 +171,15 @@ pub fn open_file_domain(config: &SuiteConfig, name: &str, f: &FileDomain, lock: 
     // domain reads that folder.
     let same_root = f.root.is_none() || f.root.as_deref() == lock_expect.as_ref().and_then(|e| e.root.as_deref());
     let checks = f.expect.iter().chain(lock_expect.iter().filter(|_| class_folders && same_root));
-    let set = FileImageSet::open(&spec, &vocab, f.preprocess.clone()).with_context(|| format!("domain `{name}` ({}, layout {})", root.display(), f.layout.name()))?;
+    if let Some(subset) = match f.scoring {
+        ScoringRule::ImagenetR => Some(crate::data::imageset::ClassSubset::ImagenetR),
+        ScoringRule::ImagenetA => Some(crate::data::imageset::ClassSubset::ImagenetA),
+        _ => None,
+    } {
+        // ImageNet-R and -A have folders for their 200 classes only.
+        spec.required = Some(subset.labels(vocab)?);
+    }
+    let set = FileImageSet::open(&spec, vocab, f.preprocess.clone()).with_context(|| format!("domain `{name}` ({}, layout {})", root.display(), f.layout.name()))?;
     for e in checks {
         crate::data::imageset::check_counts(set.labels(), e).with_context(|| format!("domain `{name}` ({}): {fix}", root.display()))?;
     }

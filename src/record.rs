@@ -8,9 +8,10 @@ use serde::{Deserialize, Serialize};
 pub mod check;
 
 /// Version of the record format; bump when a field changes meaning. Schema 2 added the suite
-/// seed and the checkpoint's sha256 to the provenance; schema 1 records (without them) are still
-/// read, so folders published before stay readable.
-pub const RECORD_SCHEMA: u32 = 2;
+/// seed and the checkpoint's sha256 to the provenance; schema 3 the top-5 count and, for class
+/// subset protocols, the scoring. Records of schemas 1 and 2 (without them) are still read, so
+/// folders published before stay readable.
+pub const RECORD_SCHEMA: u32 = 3;
 
 /// The oldest record schema this harness still reads.
 pub const OLDEST_READABLE_SCHEMA: u32 = 1;
@@ -21,6 +22,8 @@ pub const OLDEST_READABLE_SCHEMA: u32 = 1;
 pub enum Role {
     Entry,
     Testbed,
+    /// A classifier trained elsewhere, evaluated by `shiftbench compare`.
+    Compared,
 }
 
 /// What an evaluation domain measures.
@@ -50,6 +53,43 @@ pub struct Protocol {
     /// records (and the job keys hashed from them) of suites without it are unchanged.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub flip_tta: bool,
+    /// Further in-distribution sets that are the x axis of some shift's fit (the testbed's
+    /// `val-on-imagenet-r-classes`, ...). Absent when none, so other suites' records are unchanged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub id_axes: Vec<String>,
+    /// Fixed accuracy-on-the-line fits a suite carries (instead of training a testbed), per
+    /// shift with its own x axis. Absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reference_fits: Vec<ProtocolFit>,
+}
+
+/// One reference fit: `transform(acc_shift) = slope · transform(acc_id) + intercept`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProtocolFit {
+    /// The shift domain (y axis).
+    pub shift: String,
+    /// The in-distribution domain (x axis): the suite's `id_domain` or one of its `id_axes`.
+    pub id_domain: String,
+    pub transform: String,
+    pub slope: f64,
+    pub intercept: f64,
+    /// Baseline models the line was fitted to.
+    pub n: u64,
+    pub provenance: String,
+}
+
+/// How a record's predictions were scored when not as argmax over every logit: which classes
+/// are its label space and which logits stand for each (`crate::eval::scoring`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoringSummary {
+    /// `imagenet-r`, `imagenet-r-classes`, `objectnet-testbed`, ... (`crate::eval::ScoringRule`).
+    pub name: String,
+    /// Size of the label space the per-class counts are indexed by.
+    pub classes: u64,
+    /// Logits the scoring reads (e.g. 200 for ImageNet-R, 125 for the testbed's ObjectNet).
+    pub logits: u64,
 }
 
 /// Provenance of a record: which code, suite and data produced it.
@@ -81,10 +121,15 @@ pub struct TrainSummary {
     /// Architecture in words, e.g. `resnet(width=16, blocks=1, stages=3)`.
     pub arch: String,
     pub parameters: u64,
-    pub train_images: u64,
-    pub epochs: u32,
+    /// Absent for a classifier trained elsewhere (`shiftbench compare`): the harness does not
+    /// know its training and never writes a number it did not measure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_images: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epochs: Option<u32>,
     /// Mean training loss over the last epoch.
-    pub final_loss: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_loss: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -102,10 +147,18 @@ pub struct RunRecord {
     pub n: u64,
     /// Top-1 correct predictions.
     pub correct: u64,
-    /// Per-class counts, indexed by the suite's class order.
+    /// Images whose true class is among the five best-scored classes. Absent before schema 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correct_top5: Option<u64>,
+    /// Per-class (top-1) counts, indexed by the suite's class order, or by the scoring's label
+    /// space when `scoring` is present.
     pub per_class_total: Vec<u64>,
     pub per_class_correct: Vec<u64>,
     pub protocol: Protocol,
+    /// A class-subset protocol (ImageNet-R/-A, ObjectNet); absent: argmax over every logit,
+    /// labels in the suite's class order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scoring: Option<ScoringSummary>,
     pub train: TrainSummary,
     pub provenance: Provenance,
     /// The sweep value this classifier was trained with, when its regime comes from a
@@ -137,6 +190,7 @@ pub fn record_file_name(role: Role, model: &str, regime: &str, seed: u64, domain
     let role = match role {
         Role::Entry => "entry",
         Role::Testbed => "testbed",
+        Role::Compared => "compared",
     };
     format!("records/{role}/{model}/{regime}/seed-{seed}/{domain}.json")
 }

@@ -56,15 +56,34 @@ pub struct RunSummary {
 /// `datasets.lock`, or that needs more memory or disk than this machine has for `out`
 /// ([`crate::suite::budget`]).
 pub fn check_before_work(suite: &Suite, out: &Path) -> Result<()> {
+    check_artifacts(suite)?;
+    crate::suite::budget::check_machine(&suite.config, out)
+}
+
+/// The suite's `[suite] artifacts` are artifacts of `datasets.lock`.
+pub fn check_artifacts(suite: &Suite) -> Result<()> {
     if !suite.config.artifacts.is_empty() {
         let lock = crate::fetch::lock::Lock::load(Path::new(crate::fetch::lock::LOCK_FILE))?;
         crate::fetch::artifacts::suite_artifacts(suite, &lock)?;
     }
-    crate::suite::budget::check_machine(&suite.config, out)
+    Ok(())
 }
 
 pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunSummary> {
     let config = &suite.config;
+    anyhow::ensure!(
+        config.trains(),
+        "suite `{}` is evaluation-only (no [training]): it scores classifiers trained elsewhere; run `shiftbench compare {} --name NAME --arch ARCH --weights FILE` for each",
+        suite.name(),
+        suite.path.display()
+    );
+    // Training reads in-memory sets (the procedural world, generated sets), and generators
+    // prompt with the procedural classes' names.
+    anyhow::ensure!(
+        !config.classes.is_empty(),
+        "suite `{}` trains on ImageNet's classes from file-backed sets, which this harness cannot do yet (it trains on the procedural world and generated sets); `shiftbench check` validates the suite, and `shiftbench compare` evaluates classifiers trained elsewhere on its evaluation sets",
+        suite.name()
+    );
     check_before_work(suite, &opts.out)?;
     let plan = Plan::new(config, opts.seed.unwrap_or(config.seed), opts.quick);
     let work = opts.out.join("work");
@@ -242,20 +261,21 @@ impl JobContext<'_> {
         let summary = TrainSummary {
             arch: info.arch,
             parameters: info.parameters,
-            train_images: self.plan.train_images(job) as u64,
-            epochs: job.config.epochs,
-            final_loss: round_to(final_loss, 6),
+            train_images: Some(self.plan.train_images(job) as u64),
+            epochs: Some(job.config.epochs),
+            final_loss: Some(round_to(final_loss, 6)),
         };
         for (set, role, key) in &pending {
-            let data = self.datasets[*set].images.source();
+            let dataset = &self.datasets[*set];
+            let data = dataset.images.source();
             let pb = self.multi.add(crate::progress::bar(data.len() as u64, &format!("eval {set}")));
             let loader = crate::data::imageset::Loader::with_batch(crate::eval::EVAL_BATCH);
-            let predictions = crate::eval::predict_with(&mut model, data, self.plan.protocol.flip_tta, &loader, &pb).with_context(|| format!("evaluating on `{set}`"))?;
+            let predictions = crate::eval::predict_with(&mut model, data, self.plan.protocol.flip_tta, &dataset.scoring, &loader, &pb).with_context(|| format!("evaluating on `{set}`"))?;
             pb.finish_and_clear();
             let labels: Vec<u32> = (0..data.len()).map(|i| data.label(i)).collect();
-            let counts = crate::eval::count(&predictions, &labels, self.plan.classes.len())?;
+            let counts = crate::eval::count(&predictions, &labels, dataset.scoring.classes())?;
             let subject = RecordSubject { suite: self.suite.name(), role: job.role, model: &job.name, regime: &job.regime, seed: job.seed, domain: set, domain_role: *role, sweep: job.sweep.as_ref() };
-            let record = crate::eval::record(&subject, counts, &self.plan.protocol, &summary, self.provenance(key, &checkpoint_sha256));
+            let record = crate::eval::record(&subject, counts, &dataset.scoring, &self.plan.protocol, &summary, self.provenance(key, &checkpoint_sha256));
             let mut text = serde_json::to_string_pretty(&record)?;
             text.push('\n');
             crate::fsutil::write_atomic(&self.out.join(record.file_name()), text.as_bytes())?;
@@ -273,7 +293,7 @@ impl JobContext<'_> {
         let steps = total_steps(data, &job.config)?;
         let partial = self.partial_dir(train_hash);
         self.set_aside_bad_partial(job, &partial)?;
-        let every = self.suite.config.training.checkpoint_every_steps;
+        let every = self.suite.config.training.as_ref().and_then(|t| t.checkpoint_every_steps);
         let opts = TrainOptions { checkpoint: every.map(|every_steps| CheckpointPlan { dir: partial.clone(), every_steps }), ..TrainOptions::default() };
         let pb = self.multi.add(crate::progress::bar(steps, &label));
         let abort = self.abort_after_step;
@@ -329,7 +349,7 @@ fn round_to(x: f64, decimals: i32) -> f64 {
 
 /// True when `path` holds a current-schema record produced from exactly these inputs. (Records
 /// that are not well formed were moved aside before, by [`move_stale_records`].)
-fn record_matches(path: &Path, key: &str) -> bool {
+pub(crate) fn record_matches(path: &Path, key: &str) -> bool {
     std::fs::read(path)
         .ok()
         .and_then(|b| serde_json::from_slice::<RunRecord>(&b).ok())

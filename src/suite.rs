@@ -36,11 +36,15 @@ pub struct SuiteFile {
     pub generators: Vec<GeneratorSpec>,
     #[serde(default)]
     pub generated: Vec<GeneratedSpec>,
+    // What is trained. An evaluation-only suite (classifiers come from `shiftbench compare`)
+    // leaves all five out.
+    #[serde(default)]
     pub regimes: Vec<RegimeSpec>,
+    #[serde(default)]
     pub models: Vec<ModelSpec>,
-    pub training: TrainingSpec,
-    pub testbed: TestbedSpec,
-    pub leaderboard: LeaderboardSpec,
+    pub training: Option<TrainingSpec>,
+    pub testbed: Option<TestbedSpec>,
+    pub leaderboard: Option<LeaderboardSpec>,
     pub metrics: MetricsSpec,
     #[serde(default)]
     pub quick: QuickSpec,
@@ -62,7 +66,11 @@ pub struct SuiteHeader {
     /// Side of every (square) image, in pixels.
     pub image_size: Spanned<u32>,
     /// Class names of the procedural world, in label order.
+    #[serde(default)]
     pub classes: Vec<Spanned<String>>,
+    /// A published label space instead of `classes`: `imagenet-1k` (the 1000 ILSVRC-2012
+    /// classes in torchvision's order), for suites of real ImageNet sets.
+    pub vocabulary: Option<Spanned<String>>,
     /// Names of `datasets.lock` artifacts the suite reads (`shiftbench fetch SUITE` fetches
     /// them; each is checked against the lock when fetching).
     #[serde(default)]
@@ -108,6 +116,13 @@ pub struct DomainSpec {
     /// Counts the labelled images must have (`classes`, `files`, `per_class`); for an artifact
     /// the lock's `expect` applies too.
     pub expect: Option<Spanned<crate::fetch::lock::Expect>>,
+    /// How predictions are scored (`crate::eval::ScoringRule`): `full` (default), `imagenet-r`,
+    /// `imagenet-a`, `imagenet-r-classes`, `imagenet-a-classes`, `objectnet-testbed`,
+    /// `objectnet-classes`, `objectnet-genrob`, `objectnet-genrob-classes`.
+    pub protocol: Option<Spanned<String>>,
+    /// `objectnet-classes`: the suite's ObjectNet domain, whose mapping files say which ImageNet
+    /// classes the val images are kept and grouped by.
+    pub objectnet_from: Option<Spanned<String>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -287,8 +302,17 @@ pub struct LeaderboardSpec {
 #[serde(deny_unknown_fields)]
 pub struct MetricsSpec {
     pub id_domain: Spanned<String>,
+    /// Further in-distribution sets, each the x axis of some reference fit (the testbed's
+    /// `val-on-imagenet-r-classes`, ...).
+    #[serde(default)]
+    pub id_axes: Vec<Spanned<String>>,
     pub shifts: Vec<Spanned<String>>,
     pub generated_eval: Option<Spanned<String>>,
+    /// A reference-fits file (relative to the suite, the format of
+    /// `suites/imagenet-testbed-fits.toml`): effective robustness against these fixed lines
+    /// instead of a trained testbed. A fit's `id_column` and `shift_column` name the suite's
+    /// domains.
+    pub reference_fits: Option<Spanned<String>>,
     #[serde(default = "default_transform")]
     pub transform: Transform,
 }
@@ -359,11 +383,13 @@ impl Suite {
     /// Parses, validates and resolves suite text; `path` is only used in messages and provenance.
     pub fn parse(text: &str, path: &Path) -> Result<Suite, ConfigError> {
         let file: SuiteFile = parse_toml(text, path)?;
-        validate::SuiteValidator { text, path }.validate(&file)?;
+        let validator = validate::SuiteValidator { text, path };
+        validator.validate(&file)?;
+        let reference_fits = validator.reference_fits(&file)?;
         Ok(Suite {
             path: path.to_path_buf(),
             hash: crate::fsutil::sha256_hex(text.as_bytes()),
-            config: resolve::resolve(&file, path),
+            config: resolve::resolve(&file, path, reference_fits),
             text: text.to_string(),
             artifact_spans: file.suite.artifacts.iter().map(|a| a.span()).collect(),
         })

@@ -304,10 +304,11 @@ fn images_and_predictions_do_not_depend_on_batch_size_or_threads() {
     let reference = decoded(&loaders[0]);
     assert_eq!(reference.len(), 24);
     let mut model = tiny_model();
-    let first = shiftbench::eval::predict_with(&mut model, &set, true, &loaders[0], &indicatif::ProgressBar::hidden()).unwrap();
+    let scoring = shiftbench::eval::Scoring::full(12);
+    let first = shiftbench::eval::predict_with(&mut model, &set, true, &scoring, &loaders[0], &indicatif::ProgressBar::hidden()).unwrap();
     for l in &loaders[1..] {
         assert!(decoded(l) == reference, "{l:?}");
-        let p = shiftbench::eval::predict_with(&mut model, &set, true, l, &indicatif::ProgressBar::hidden()).unwrap();
+        let p = shiftbench::eval::predict_with(&mut model, &set, true, &scoring, l, &indicatif::ProgressBar::hidden()).unwrap();
         assert_eq!(p, first, "{l:?}");
     }
 }
@@ -319,7 +320,7 @@ fn a_file_that_does_not_decode_is_one_error_naming_it() {
     tree.push(("imagenetv2-matched-frequency-format-val/4/broken.jpg".into(), b"\xff\xd8\xffnot really".to_vec()));
     let root = extracted(dir.path(), &tree, Format::Tar, None).unwrap().join("imagenetv2-matched-frequency-format-val");
     let set = FileImageSet::open(&SetSpec::new(Layout::ClassIndexFolders, &root), &classes(12), small()).unwrap();
-    let e = format!("{:#}", shiftbench::eval::predict(&mut tiny_model(), &set, false).unwrap_err());
+    let e = format!("{:#}", shiftbench::eval::predict(&mut tiny_model(), &set, false, &shiftbench::eval::Scoring::full(12)).unwrap_err());
     assert!(e.contains("4/broken.jpg") && e.contains("JPEG"), "{e}");
     let e = set.image(0, 32).unwrap_err().to_string();
     assert!(e.contains("crop to 32"), "{e}");

@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod common;
+pub mod compare;
 pub mod er;
 pub mod fetch;
 pub mod generate;

@@ -37,9 +37,10 @@ assert int(rows[0][\"top1\"]) == logits[0].argmax()";
 
 #[derive(clap::Args)]
 pub struct PredictArgs {
-    /// Network architecture of the weights.
-    #[arg(long, value_parser = parse_arch, value_name = "resnet18|resnet34|resnet50")]
-    pub arch: NamedArch,
+    /// Network architecture of the weights: resnet18, resnet34, resnet50, or a harness
+    /// description such as resnet-w16-b1-s3 or resnet-imagenet-basic-w8-l1.1.1.1.
+    #[arg(long, value_parser = parse_arch, value_name = "ARCH")]
+    pub arch: String,
     /// safetensors weights with torchvision/timm tensor names (conv1.weight, ..., fc.weight).
     #[arg(long, value_name = "FILE")]
     pub weights: PathBuf,
@@ -67,8 +68,11 @@ pub struct PredictArgs {
     pub batch_size: u32,
 }
 
-fn parse_arch(s: &str) -> Result<NamedArch, String> {
-    NamedArch::from_name(s).ok_or_else(|| format!("unknown architecture `{s}`: use one of {}", NamedArch::ALL.map(|a| a.name()).join(", ")))
+fn parse_arch(s: &str) -> Result<String, String> {
+    match shiftbench::model::ArchConfig::from_description(s, 1, 224) {
+        Some(_) => Ok(s.to_string()),
+        None => Err(format!("unknown architecture `{s}`: use one of {} or a description such as resnet-imagenet-basic-w8-l1.1.1.1 (stem, block, width, blocks per stage)", NamedArch::ALL.map(|a| a.name()).join(", "))),
+    }
 }
 
 fn parse_preprocess(s: &str) -> Result<Preprocess, String> {

@@ -174,6 +174,39 @@ impl ArchConfig {
         format!("resnet-{}-{}-w{}-l{}", self.stem_name(), self.block_name(), self.width, layers.join("."))
     }
 
+    /// The network an architecture name stands for: a torchvision name (`resnet50`) or any
+    /// description [`ArchConfig::describe`] writes (`resnet-w16-b1-s3`,
+    /// `resnet-imagenet-basic-w8-l1.1.1.1`), for `num_classes` classes at `image_size` pixels.
+    pub fn from_description(name: &str, num_classes: usize, image_size: usize) -> Option<Self> {
+        if let Some(a) = NamedArch::from_name(name) {
+            return Some(a.config(num_classes, image_size));
+        }
+        let parts: Vec<&str> = name.strip_prefix("resnet-")?.split('-').collect();
+        let number = |p: &str, prefix: char| p.strip_prefix(prefix).and_then(|n| n.parse::<usize>().ok()).filter(|&n| n > 0);
+        let config = match parts.as_slice() {
+            [w, b, st] => ArchConfig::from(ResNetConfig { width: number(w, 'w')?, blocks: number(b, 'b')?, stages: number(st, 's')?, num_classes, image_size }),
+            [stem, block, w, l] => ArchConfig {
+                stem: match *stem {
+                    "imagenet" => Stem::Imagenet,
+                    "cifar" => Stem::Cifar,
+                    "small" => Stem::Small,
+                    _ => return None,
+                },
+                block: match *block {
+                    "basic" => BlockKind::Basic,
+                    "bottleneck" => BlockKind::Bottleneck,
+                    _ => return None,
+                },
+                width: number(w, 'w')?,
+                layers: l.strip_prefix('l')?.split('.').map(|n| n.parse::<usize>().ok().filter(|&n| n > 0)).collect::<Option<Vec<_>>>()?,
+                num_classes,
+                image_size,
+            },
+            _ => return None,
+        };
+        (config.layers.len() <= 6 && config.width <= 4096).then_some(config)
+    }
+
     fn stem_name(&self) -> &'static str {
         match self.stem {
             Stem::Imagenet => "imagenet",
@@ -239,5 +272,18 @@ mod tests {
         let cifar = ArchConfig { stem: Stem::Cifar, ..NamedArch::Resnet18.config(10, 32) };
         assert_eq!(cifar.describe(), "resnet-cifar-basic-w64-l2.2.2.2");
         assert!(cifar.key().get("stem").is_some());
+    }
+
+    #[test]
+    fn descriptions_name_their_architecture_back() {
+        let small = ArchConfig::from(ResNetConfig { width: 16, blocks: 1, stages: 3, num_classes: 10, image_size: 32 });
+        let tiny = ArchConfig { stem: Stem::Imagenet, block: BlockKind::Basic, layers: vec![1, 1, 1, 1], width: 8, num_classes: 1000, image_size: 64 };
+        for config in [small, tiny, NamedArch::Resnet50.config(1000, 224), NamedArch::Resnet34.config(7, 64).scaled(0.5, 0.5)] {
+            let name = config.describe();
+            assert_eq!(ArchConfig::from_description(&name, config.num_classes, config.image_size), Some(config), "{name}");
+        }
+        for bad in ["resnet", "resnet-w0-b1-s3", "resnet-imagenet-basic-w8-l1..1", "resnet-huge-basic-w8-l1", "vit-b16"] {
+            assert_eq!(ArchConfig::from_description(bad, 10, 32), None, "{bad}");
+        }
     }
 }

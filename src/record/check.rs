@@ -29,7 +29,7 @@ pub fn well_formed(r: &RunRecord) -> Result<(), Defect> {
         crate::fsutil::checked_name(name, what).map_err(|e| format!("names {e}"))?;
     }
     check_protocol(&r.protocol)?;
-    let expected_role = if r.domain == r.protocol.id_domain {
+    let expected_role = if r.domain == r.protocol.id_domain || r.protocol.id_axes.contains(&r.domain) {
         Some(DomainRole::Id)
     } else if r.protocol.shifts.contains(&r.domain) {
         Some(DomainRole::Shift)
@@ -47,7 +47,7 @@ pub fn well_formed(r: &RunRecord) -> Result<(), Defect> {
 }
 
 fn check_protocol(p: &Protocol) -> Result<(), Defect> {
-    let names = std::iter::once(&p.id_domain).chain(&p.shifts).chain(&p.generated_eval);
+    let names = std::iter::once(&p.id_domain).chain(&p.id_axes).chain(&p.shifts).chain(&p.generated_eval);
     let mut seen = BTreeSet::new();
     for name in names {
         crate::fsutil::checked_name(name, "protocol domain").map_err(|e| format!("names {e}"))?;
@@ -64,6 +64,19 @@ fn check_protocol(p: &Protocol) -> Result<(), Defect> {
 fn check_counts(r: &RunRecord) -> Result<(), Defect> {
     if r.correct > r.n {
         return Err(format!("counts {} correct predictions out of {} images", r.correct, r.n));
+    }
+    match r.correct_top5 {
+        None if r.schema >= 3 => return Err(format!("is schema {} but lacks correct_top5", r.schema)),
+        Some(t) if t < r.correct || t > r.n => return Err(format!("counts {t} top-5 correct predictions, outside [{} top-1 correct, {} images]", r.correct, r.n)),
+        _ => {}
+    }
+    if let Some(s) = &r.scoring {
+        if crate::eval::ScoringRule::from_name(&s.name).is_none() {
+            return Err(format!("was scored by `{}`, a protocol this harness does not know", s.name));
+        }
+        if s.classes != r.per_class_total.len() as u64 {
+            return Err(format!("was scored over {} classes but has {} per-class totals", s.classes, r.per_class_total.len()));
+        }
     }
     if r.per_class_total.is_empty() || r.per_class_total.len() != r.per_class_correct.len() {
         return Err(format!("has {} per-class totals and {} per-class correct counts", r.per_class_total.len(), r.per_class_correct.len()));
@@ -94,6 +107,9 @@ pub struct Expected {
     pub records: BTreeMap<String, (DomainRole, u64)>,
     /// Row names per role, for messages.
     names: BTreeMap<Role, BTreeSet<String>>,
+    /// Every evaluation set, with its role and images (0: a file-backed set, whose count the
+    /// plan does not know before it is listed): what a compared classifier's records may be of.
+    eval_sets: BTreeMap<String, (DomainRole, u64)>,
 }
 
 impl Expected {
@@ -107,7 +123,8 @@ impl Expected {
                 records.insert(path, (*role, plan.set_size(set) as u64));
             }
         }
-        Expected { suite: suite.to_string(), suite_hash: suite_hash.to_string(), seed: plan.seed, classes: plan.classes.len(), protocol: plan.protocol.clone(), records, names }
+        let eval_sets = plan.eval_sets.iter().map(|(set, role)| (set.clone(), (*role, plan.set_size(set) as u64))).collect();
+        Expected { suite: suite.to_string(), suite_hash: suite_hash.to_string(), seed: plan.seed, classes: plan.num_classes, protocol: plan.protocol.clone(), records, names, eval_sets }
     }
 }
 
@@ -131,7 +148,12 @@ pub fn against_plan(r: &RunRecord, e: &Expected) -> Result<(), Defect> {
     if let Some(seed) = r.provenance.suite_seed.filter(|&s| s != e.seed) {
         return Err(format!("was made with suite seed {seed}, but the folder is seed {}", e.seed));
     }
-    let Some(&(_, n)) = e.records.get(&r.file_name()) else {
+    let planned = match r.role {
+        // Any name may be compared (`shiftbench compare --name`), on the suite's evaluation sets.
+        Role::Compared => e.eval_sets.get(&r.domain),
+        _ => e.records.get(&r.file_name()),
+    };
+    let Some(&(_, n)) = planned else {
         let known = e.names.get(&r.role).map(|s| s.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")).unwrap_or_default();
         return Err(format!(
             "describes {:?} `{}` / regime `{}` / seed {} / domain `{}`, which the suite does not train or evaluate (its {:?} rows: {known})",
@@ -141,10 +163,11 @@ pub fn against_plan(r: &RunRecord, e: &Expected) -> Result<(), Defect> {
     if r.protocol != e.protocol {
         return Err("has another evaluation protocol than the suite's".to_string());
     }
-    if r.per_class_total.len() != e.classes {
+    if r.scoring.is_none() && r.per_class_total.len() != e.classes {
         return Err(format!("has {} classes, but the suite has {}", r.per_class_total.len(), e.classes));
     }
-    if r.n != n {
+    // File-backed sets are counted when opened (and checked against their `expect` then).
+    if n > 0 && r.n != n {
         return Err(format!("counts n = {} images of `{}`, but the suite's set has {n}", r.n, r.domain));
     }
     Ok(())

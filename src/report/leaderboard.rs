@@ -27,13 +27,18 @@ use std::collections::BTreeMap;
 #[derive(Clone, Debug, PartialEq)]
 pub struct ShiftFit {
     pub shift: String,
+    /// The domain of the fit's x axis: the protocol's `id_domain`, or a reference fit's own.
+    pub id_domain: String,
     /// Testbed classifiers with both an ID and a shifted accuracy (the points of the fit).
     pub n: usize,
-    /// With `metrics::DEFAULT_RESAMPLES` bootstrap refits over the testbed classifiers. `None`
-    /// when fewer than two testbed classifiers (or no spread in ID accuracy) allow a line.
+    /// With `metrics::DEFAULT_RESAMPLES` bootstrap refits over the testbed classifiers (none
+    /// for a reference fit, which comes without its points). `None` when fewer than two testbed
+    /// classifiers (or no spread in ID accuracy) allow a line.
     pub fit: Option<BaselineFit>,
     /// The fit's (ID, shifted) testbed points, percent, in classifier order.
     pub points: Vec<(f64, f64)>,
+    /// A suite's published line (`reference_fits`), not fitted here: no points, no `r`.
+    pub reference: bool,
 }
 
 impl ShiftFit {
@@ -58,11 +63,15 @@ pub struct LeaderboardRow {
     pub seed: u64,
     pub arch: String,
     pub parameters: u64,
-    pub train_images: u64,
-    pub epochs: u32,
+    /// Unknown (`None`) for a compared classifier.
+    pub train_images: Option<u64>,
+    pub epochs: Option<u32>,
     pub acc_id: Option<f64>,
     /// 95% Clopper–Pearson interval of `acc_id`.
     pub acc_id_ci: Option<Interval>,
+    /// One per `protocol.id_axes`, same order.
+    pub acc_id_axes: Vec<Option<f64>>,
+    pub acc_id_axes_ci: Vec<Option<Interval>>,
     /// One per `protocol.shifts`, same order.
     pub acc_shifts: Vec<Option<f64>>,
     pub acc_shifts_ci: Vec<Option<Interval>>,
@@ -122,7 +131,7 @@ pub fn build(records: &[RunRecord]) -> Result<Leaderboard> {
     let rows: Vec<LeaderboardRow> =
         classifiers.iter().map(|(key, domains)| leaderboard_row(key, domains, &protocol, &fits)).collect();
 
-    let fits_csv = fits_to_csv(&fits, &protocol, transform)?;
+    let fits_csv = fits_to_csv(&fits, transform)?;
     let leaderboard_csv = rows_to_csv(&rows, &protocol)?;
     Ok(Leaderboard { protocol, transform, fits, rows, fits_csv, leaderboard_csv })
 }
@@ -226,6 +235,13 @@ fn fit_shift(
     shift: &str,
     transform: Transform,
 ) -> ShiftFit {
+    // A suite's fixed line wins: it is what the suite says ER is measured against. Its transform
+    // is the file's, checked against the protocol's by the suite validator's reader.
+    if let Some(r) = protocol.reference_fits.iter().find(|f| f.shift == shift) {
+        let line = LinearFit { slope: r.slope, intercept: r.intercept, r: 0.0, n: r.n as usize };
+        let transform = r.transform.parse().unwrap_or(transform);
+        return ShiftFit { shift: shift.to_string(), id_domain: r.id_domain.clone(), n: r.n as usize, fit: Some(BaselineFit::fixed(line, transform)), points: Vec::new(), reference: true };
+    }
     let points: Vec<(f64, f64)> = classifiers
         .iter()
         .filter(|(key, _)| key.role == Role::Testbed)
@@ -233,7 +249,7 @@ fn fit_shift(
         .collect();
     let purpose = format!("leaderboard/bootstrap/{shift}");
     let fit = BaselineFit::fit(&points, transform, metrics::DEFAULT_RESAMPLES, BOOTSTRAP_SEED, &purpose);
-    ShiftFit { shift: shift.to_string(), n: points.len(), fit, points }
+    ShiftFit { shift: shift.to_string(), id_domain: protocol.id_domain.clone(), n: points.len(), fit, points, reference: false }
 }
 
 fn leaderboard_row(
@@ -256,7 +272,7 @@ fn leaderboard_row(
     let scores: Vec<Option<Score>> = fits
         .iter()
         .zip(&acc_shifts)
-        .map(|(shift_fit, acc_shift)| Some(shift_fit.fit.as_ref()?.score(acc_id?, (*acc_shift)?)))
+        .map(|(shift_fit, acc_shift)| Some(shift_fit.fit.as_ref()?.score(accuracy_on(domains, &shift_fit.id_domain)?, (*acc_shift)?)))
         .collect();
     let er: Vec<Option<f64>> = scores.iter().map(|s| s.map(|s| s.er)).collect();
     let er_ci: Vec<Option<Interval>> = scores.iter().map(|s| s.and_then(|s| s.interval)).collect();
@@ -276,6 +292,8 @@ fn leaderboard_row(
         epochs: representative.train.epochs,
         acc_id,
         acc_id_ci: interval_on(domains, &protocol.id_domain),
+        acc_id_axes: protocol.id_axes.iter().map(|a| accuracy_on(domains, a)).collect(),
+        acc_id_axes_ci: protocol.id_axes.iter().map(|a| interval_on(domains, a)).collect(),
         acc_shifts_ci: protocol.shifts.iter().map(|s| interval_on(domains, s)).collect(),
         acc_shifts,
         acc_generated_ci: protocol.generated_eval.as_deref().and_then(|g| interval_on(domains, g)),
@@ -289,12 +307,20 @@ fn leaderboard_row(
     }
 }
 
-fn fits_to_csv(fits: &[ShiftFit], protocol: &Protocol, transform: Transform) -> Result<String> {
+fn fits_to_csv(fits: &[ShiftFit], transform: Transform) -> Result<String> {
     let mut w = csvfmt::writer();
     w.write_record(["shift", "id_domain", "transform", "n", "slope", "intercept", "r"])?;
     for f in fits {
-        let shift = [f.shift.clone(), protocol.id_domain.clone(), transform.to_string(), f.n.to_string()];
-        w.write_record(shift.into_iter().chain(line_fields(f.line())))?;
+        let transform = f.fit.as_ref().map_or(transform, |fit| fit.transform);
+        let shift = [f.shift.clone(), f.id_domain.clone(), transform.to_string(), f.n.to_string()];
+        let mut line: Vec<String> = line_fields(f.line()).into_iter().collect();
+        if f.reference {
+            // A published line comes without its points' correlation.
+            if let Some(r) = line.last_mut() {
+                r.clear();
+            }
+        }
+        w.write_record(shift.into_iter().chain(line))?;
     }
     csvfmt::finish(w)
 }
@@ -310,6 +336,9 @@ pub fn leaderboard_header(protocol: &Protocol, with_sweeps: bool) -> Vec<String>
     // Each value is followed by its 95% interval: `acc_val, acc_val_lo, acc_val_hi`.
     let with_interval = |name: String| [name.clone(), format!("{name}_lo"), format!("{name}_hi")];
     header.extend(with_interval(format!("acc_{}", protocol.id_domain)));
+    for a in &protocol.id_axes {
+        header.extend(with_interval(format!("acc_{a}")));
+    }
     for s in &protocol.shifts {
         header.extend(with_interval(format!("acc_{s}")));
     }
@@ -332,6 +361,7 @@ fn role_name(role: Role) -> &'static str {
     match role {
         Role::Entry => "entry",
         Role::Testbed => "testbed",
+        Role::Compared => "compared",
     }
 }
 
@@ -347,10 +377,13 @@ fn rows_to_csv(rows: &[LeaderboardRow], protocol: &Protocol) -> Result<String> {
             row.seed.to_string(),
             row.arch.clone(),
             row.parameters.to_string(),
-            row.train_images.to_string(),
-            row.epochs.to_string(),
+            row.train_images.map_or(String::new(), |n| n.to_string()),
+            row.epochs.map_or(String::new(), |n| n.to_string()),
         ];
         fields.extend(value_and_interval(row.acc_id, row.acc_id_ci));
+        for (&a, &ci) in row.acc_id_axes.iter().zip(&row.acc_id_axes_ci) {
+            fields.extend(value_and_interval(a, ci));
+        }
         for (&a, &ci) in row.acc_shifts.iter().zip(&row.acc_shifts_ci) {
             fields.extend(value_and_interval(a, ci));
         }
@@ -389,6 +422,8 @@ mod tests {
             generated_eval: Some("gen".into()),
             transform: "logit".into(),
             flip_tta: false,
+            id_axes: Vec::new(),
+            reference_fits: Vec::new(),
         }
     }
 
@@ -409,10 +444,12 @@ mod tests {
             domain_role,
             n: 200,
             correct,
+            correct_top5: Some(correct),
             per_class_total: vec![100, 100],
             per_class_correct: vec![correct / 2, correct - correct / 2],
             protocol: protocol(),
-            train: TrainSummary { arch: "mlp".into(), parameters: 10, train_images: 100, epochs: 1, final_loss: 0.5 },
+            scoring: None,
+            train: TrainSummary { arch: "mlp".into(), parameters: 10, train_images: Some(100), epochs: Some(1), final_loss: Some(0.5) },
             provenance: Provenance {
                 harness_version: "0.1.0".into(),
                 git_revision: "abc".into(),
@@ -456,6 +493,40 @@ mod tests {
                 (Role::Testbed, "a", 0)
             ]
         );
+    }
+
+    #[test]
+    fn reference_fits_measure_compared_rows_against_their_own_id_axis() {
+        // v2 is measured against `val`, sketch against the ID axis `val-sub`.
+        let mut p = protocol();
+        p.generated_eval = None;
+        p.id_axes = vec!["val-sub".into()];
+        p.reference_fits = vec![
+            crate::record::ProtocolFit { shift: "v2".into(), id_domain: "val".into(), transform: "logit".into(), slope: 1.0, intercept: 0.0, n: 85, provenance: "unit".into() },
+            crate::record::ProtocolFit { shift: "sketch".into(), id_domain: "val-sub".into(), transform: "logit".into(), slope: 1.0, intercept: -1.0, n: 80, provenance: "unit".into() },
+        ];
+        let rec = |domain: &str, correct: u64| {
+            let mut r = record(Role::Compared, "outside", 0, domain, correct);
+            r.protocol = p.clone();
+            r.regime = "external".into();
+            r.train = TrainSummary { arch: "resnet50".into(), parameters: 1, train_images: None, epochs: None, final_loss: None };
+            if domain == "val-sub" {
+                r.domain_role = DomainRole::Id;
+            }
+            r
+        };
+        let lb = build(&[rec("val", 150), rec("val-sub", 100), rec("v2", 140), rec("sketch", 60)]).unwrap();
+        let row = &lb.rows[0];
+        // v2: line y = x, so ER = 70 − 75. sketch: logit(y) = logit(50%) − 1 → 26.89%, ER = 30 − 26.89.
+        assert!((row.er[0].unwrap() - (-5.0)).abs() < 1e-9, "{:?}", row.er);
+        assert!((row.er[1].unwrap() - (30.0 - 100.0 / (1.0 + std::f64::consts::E))).abs() < 1e-6, "{:?}", row.er);
+        assert_eq!(row.er_ci, vec![None, None], "a fixed line has no bootstrap");
+        assert_eq!((row.train_images, row.epochs), (None, None));
+        assert_eq!(lb.fits_csv.lines().nth(2).unwrap(), "sketch,val-sub,logit,80,1.0000,-1.0000,");
+        let header = lb.leaderboard_csv.lines().next().unwrap();
+        assert!(header.contains("acc_val,acc_val_lo,acc_val_hi,acc_val-sub,acc_val-sub_lo,acc_val-sub_hi,acc_v2"), "{header}");
+        let line = lb.leaderboard_csv.lines().nth(1).unwrap();
+        assert!(line.starts_with("compared,outside,external,0,resnet50,1,,,75.00,"), "{line}");
     }
 
     #[test]

@@ -48,7 +48,7 @@ pub fn estimate(c: &SuiteConfig) -> Budget {
         .map(|r| r.train_on.iter().filter_map(|t| sets.iter().find(|s| s.0 == t)).map(|s| s.2).sum::<u128>())
         .max()
         .unwrap_or(0);
-    let batch = c.training.batch_size as u128;
+    let batch = c.training.as_ref().map_or(0, |t| t.batch_size) as u128;
     let jobs: Vec<(String, u128, u128)> = c
         .models
         .iter()

@@ -14,7 +14,9 @@ use crate::data::procedural::{DomainStyle, CLASS_NAMES};
 use crate::generate::sd::preset::{DTypeChoice, Preset, SdConfig};
 use crate::generate::TemplateSet;
 use crate::metrics::Transform;
-use crate::record::SweepPoint;
+use crate::data::imageset::Vocabulary;
+use crate::eval::ScoringRule;
+use crate::record::{ProtocolFit, SweepPoint};
 use crate::model::{ArchConfig, BlockKind, Stem};
 use crate::train::{Augment, Mix, Schedule};
 use toml::Spanned;
@@ -27,8 +29,12 @@ pub struct SuiteConfig {
     /// Root of every random stream (before `--seed`).
     pub seed: u64,
     pub image_size: u32,
-    /// Class indices into the procedural world's [`CLASS_NAMES`], in label order.
+    /// Class indices into the procedural world's [`CLASS_NAMES`], in label order (empty for a
+    /// suite with a published `vocabulary`).
     pub classes: Vec<usize>,
+    /// The label space every record's classes are indexed by: the procedural classes by name,
+    /// or a published vocabulary (ImageNet's 1000).
+    pub vocabulary: Vocabulary,
     /// Names of `datasets.lock` artifacts the suite reads.
     pub artifacts: Vec<String>,
     pub domains: Vec<Domain>,
@@ -36,7 +42,8 @@ pub struct SuiteConfig {
     pub generated: Vec<GeneratedSet>,
     pub regimes: Vec<Regime>,
     pub models: Vec<Model>,
-    pub training: Training,
+    /// `None` for an evaluation-only suite (then nothing is trained: no testbed, no rows).
+    pub training: Option<Training>,
     pub testbed: Testbed,
     pub leaderboard: LeaderboardPlan,
     pub metrics: Metrics,
@@ -65,7 +72,11 @@ pub enum DomainData {
 pub struct FileDomain {
     pub source: FileSource,
     pub layout: Layout,
+    /// The suite's eval transform for this set, with the scoring rule's border crop applied.
     pub preprocess: Preprocess,
+    pub scoring: ScoringRule,
+    /// `objectnet-classes`: the ObjectNet domain whose mapping files group the val classes.
+    pub objectnet_from: Option<String>,
     /// Inside the source; `None`: the artifact's `expect.root`, else the source itself.
     pub root: Option<String>,
     pub labels: Option<PathBuf>,
@@ -174,9 +185,12 @@ pub struct LeaderboardPlan {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Metrics {
     pub id_domain: String,
+    pub id_axes: Vec<String>,
     pub shifts: Vec<String>,
     pub generated_eval: Option<String>,
     pub transform: Transform,
+    /// Fixed fits from `reference_fits` (read and checked when the suite is loaded).
+    pub reference_fits: Vec<ProtocolFit>,
 }
 
 /// The `[quick]` scale factors.
@@ -208,8 +222,18 @@ impl SuiteConfig {
     }
 
     /// Class names in label order.
-    pub fn class_names(&self) -> Vec<&'static str> {
-        self.classes.iter().map(|&c| CLASS_NAMES[c]).collect()
+    pub fn class_names(&self) -> Vec<&str> {
+        self.vocabulary.ids.iter().map(String::as_str).collect()
+    }
+
+    /// Classes of the label space.
+    pub fn num_classes(&self) -> usize {
+        self.vocabulary.len()
+    }
+
+    /// Whether the suite trains anything (an evaluation-only suite is for `compare`).
+    pub fn trains(&self) -> bool {
+        self.training.is_some()
     }
 }
 
@@ -227,8 +251,9 @@ fn opt<T: Clone>(v: &Option<Spanned<T>>) -> Option<T> {
 
 /// Resolves a validated file. Every lookup below was checked by the validator; a value it did
 /// not check falls back to a neutral default rather than panicking.
-pub(super) fn resolve(file: &SuiteFile, path: &Path) -> SuiteConfig {
+pub(super) fn resolve(file: &SuiteFile, path: &Path, reference_fits: Vec<ProtocolFit>) -> SuiteConfig {
     let mut config = resolve_sections(file, path);
+    config.metrics.reference_fits = reference_fits;
     super::sweep::expand(file, &mut config);
     config
 }
@@ -238,8 +263,15 @@ fn resolve_sections(file: &SuiteFile, path: &Path) -> SuiteConfig {
     let s = &file.suite;
     let classes: Vec<usize> = s.classes.iter().filter_map(|c| CLASS_NAMES.iter().position(|n| n == c.get_ref())).collect();
     let image_size = *s.image_size.get_ref();
-    let training = resolve_training(&file.training);
+    let training = file.training.as_ref().map(resolve_training);
+    let default_epochs = training.as_ref().map_or(0, |t| t.epochs);
+    let vocabulary = match s.vocabulary.as_ref().map(|v| v.get_ref().as_str()) {
+        Some(_) => Vocabulary::imagenet_1k(), // the only one the validator admits
+        None => Vocabulary::named(&classes.iter().map(|&c| CLASS_NAMES[c]).collect::<Vec<_>>()),
+    };
+    let num_classes = vocabulary.len();
     SuiteConfig {
+        vocabulary,
         name: text(&s.name),
         description: s.description.clone(),
         seed: s.seed,
@@ -249,32 +281,35 @@ fn resolve_sections(file: &SuiteFile, path: &Path) -> SuiteConfig {
         generators: file.generators.iter().map(resolve_generator).collect(),
         generated: file.generated.iter().map(resolve_generated).collect(),
         regimes: file.regimes.iter().map(resolve_regime).collect(),
-        models: file.models.iter().map(|m| Model { name: text(&m.name), arch: resolve_arch(m, classes.len(), image_size as usize) }).collect(),
-        testbed: Testbed {
-            regime: text(&file.testbed.regime),
-            members: file
-                .testbed
-                .members
-                .iter()
-                .map(|m| TestbedModel {
-                    name: text(&m.name),
-                    model: text(&m.model),
-                    epochs: opt(&m.epochs).unwrap_or(training.epochs),
-                    train_fraction: *m.train_fraction.get_ref(),
-                })
-                .collect(),
+        models: file.models.iter().map(|m| Model { name: text(&m.name), arch: resolve_arch(m, num_classes, image_size as usize) }).collect(),
+        testbed: match &file.testbed {
+            Some(t) => Testbed {
+                regime: text(&t.regime),
+                members: t
+                    .members
+                    .iter()
+                    .map(|m| TestbedModel {
+                        name: text(&m.name),
+                        model: text(&m.model),
+                        epochs: opt(&m.epochs).unwrap_or(default_epochs),
+                        train_fraction: *m.train_fraction.get_ref(),
+                    })
+                    .collect(),
+            },
+            None => Testbed { regime: String::new(), members: Vec::new() },
         },
         training,
-        leaderboard: LeaderboardPlan {
-            models: texts(&file.leaderboard.models),
-            regimes: texts(&file.leaderboard.regimes),
-            seeds: file.leaderboard.seeds.iter().map(|s| *s.get_ref()).collect(),
+        leaderboard: match &file.leaderboard {
+            Some(l) => LeaderboardPlan { models: texts(&l.models), regimes: texts(&l.regimes), seeds: l.seeds.iter().map(|s| *s.get_ref()).collect() },
+            None => LeaderboardPlan { models: Vec::new(), regimes: Vec::new(), seeds: Vec::new() },
         },
         metrics: Metrics {
             id_domain: text(&file.metrics.id_domain),
+            id_axes: texts(&file.metrics.id_axes),
             shifts: texts(&file.metrics.shifts),
             generated_eval: opt(&file.metrics.generated_eval),
             transform: file.metrics.transform,
+            reference_fits: Vec::new(),
         },
         quick: QuickProfile { size_scale: *file.quick.size_scale.get_ref(), epoch_scale: *file.quick.epoch_scale.get_ref() },
         flip_tta: file.evaluation.flip_tta,
@@ -285,15 +320,23 @@ fn resolve_sections(file: &SuiteFile, path: &Path) -> SuiteConfig {
 fn resolve_domain(d: &DomainSpec, base: &Path) -> Domain {
     let data = match (opt(&d.style), opt(&d.size)) {
         (Some(style), Some(size)) if d.source.get_ref() == "procedural" => DomainData::Procedural { style, size },
-        _ => DomainData::Files(Box::new(FileDomain {
+        _ => DomainData::Files(Box::new({
+            let scoring = opt(&d.protocol).and_then(|p| ScoringRule::from_name(&p)).unwrap_or(ScoringRule::Full);
+            let mut preprocess = Preprocess::parse(d.preprocess.as_ref().map_or("imagenet", |p| p.get_ref().as_str())).unwrap_or_else(|_| Preprocess::imagenet());
+            if scoring.border() > 0 {
+                preprocess.border = scoring.border();
+            }
+            FileDomain {
             source: FileSource::parse(d.source.get_ref(), base).unwrap_or(FileSource::Folder(PathBuf::new())),
             layout: opt(&d.layout).and_then(|l| Layout::from_name(&l)).unwrap_or(Layout::WnidFolders),
-            preprocess: Preprocess::parse(d.preprocess.as_ref().map_or("imagenet", |p| p.get_ref().as_str())).unwrap_or_else(|_| Preprocess::imagenet()),
+            preprocess,
+            scoring,
+            objectnet_from: opt(&d.objectnet_from),
             root: opt(&d.root),
             labels: opt(&d.labels).map(|p| base.join(p)),
             id_map: opt(&d.id_map).map(|p| base.join(p)),
             expect: opt(&d.expect),
-        })),
+        }})),
     };
     Domain { name: text(&d.name), split: d.split, data }
 }

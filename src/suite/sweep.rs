@@ -52,8 +52,8 @@ fn derived_name(base: &str, sweep: &str, value: f64) -> String {
 /// The leaderboard regimes that train on generated set `set`.
 fn regimes_on<'s>(s: &'s SuiteFile, set: &str) -> Vec<&'s str> {
     s.leaderboard
-        .regimes
         .iter()
+        .flat_map(|l| &l.regimes)
         .map(|r| r.get_ref().as_str())
         .filter(|r| s.regimes.iter().any(|x| x.name.get_ref() == r && x.train_on.iter().any(|t| t.get_ref() == set)))
         .collect()
@@ -137,7 +137,7 @@ impl SuiteValidator<'_> {
             return Err(self.err(&w.key, "sweeps.key", format!(
                 "`{regime}` is not a regime; defined: {}", super::validate::list(s.regimes.iter().map(|r| r.name.get_ref().as_str())))));
         };
-        if !s.leaderboard.regimes.iter().any(|x| x.get_ref() == regime) {
+        if !s.leaderboard.iter().flat_map(|l| &l.regimes).any(|x| x.get_ref() == regime) {
             return Err(self.err(&w.key, "sweeps.key", format!("regime `{regime}` is not in `[leaderboard] regimes`; add it there to sweep it")));
         }
         if r.mix.is_none() {

@@ -54,7 +54,10 @@ impl SuiteValidator<'_> {
         for m in &s.models {
             self.check_model(m)?;
         }
-        self.check_training(&s.training)?;
+        self.check_training_sections(s)?;
+        if let Some(t) = &s.training {
+            self.check_training(t)?;
+        }
         self.check_rows(s, &names)?;
         self.check_metrics(s)?;
         self.check_sweeps(s)
@@ -68,7 +71,9 @@ impl SuiteValidator<'_> {
         let generated = self.unique_names(s.generated.iter().map(|g| &g.name), "generated.name")?;
         let regimes = self.unique_names(s.regimes.iter().map(|r| &r.name), "regimes.name")?;
         let models = self.unique_names(s.models.iter().map(|m| &m.name), "models.name")?;
-        self.unique_names(s.testbed.members.iter().map(|m| &m.name), "testbed.members.name")?;
+        if let Some(t) = &s.testbed {
+            self.unique_names(t.members.iter().map(|m| &m.name), "testbed.members.name")?;
+        }
         for name in generated.iter() {
             if domains.contains(name) {
                 let g = s.generated.iter().find(|g| g.name.get_ref() == name).expect("listed");
@@ -136,8 +141,14 @@ impl SuiteValidator<'_> {
 
     /// The testbed and the leaderboard rows name defined regimes and models.
     fn check_rows(&self, s: &SuiteFile, names: &Names) -> Result<(), ConfigError> {
-        self.reference(&s.testbed.regime, &names.regimes, "testbed.regime", "[[regimes]]")?;
-        for m in &s.testbed.members {
+        let (Some(testbed), Some(leaderboard)) = (&s.testbed, &s.leaderboard) else {
+            if let Some(t) = &s.testbed {
+                return Err(self.err(&t.regime, "leaderboard", "a suite with a [testbed] needs a [leaderboard] of the classifiers it measures"));
+            }
+            return self.check_leaderboard(s, names);
+        };
+        self.reference(&testbed.regime, &names.regimes, "testbed.regime", "[[regimes]]")?;
+        for m in &testbed.members {
             self.reference(&m.model, &names.models, "testbed.members.model", "[[models]]")?;
             if let Some(e) = &m.epochs {
                 self.positive(e, "testbed.members.epochs")?;
@@ -147,28 +158,92 @@ impl SuiteValidator<'_> {
                 return Err(self.err(&m.train_fraction, "testbed.members.train_fraction", "must be in (0, 1]"));
             }
         }
-        for m in &s.leaderboard.models {
-            self.reference(m, &names.models, "leaderboard.models", "[[models]]")?;
-        }
-        for r in &s.leaderboard.regimes {
-            self.reference(r, &names.regimes, "leaderboard.regimes", "[[regimes]]")?;
-        }
-        if s.leaderboard.seeds.is_empty() {
-            return Err(self.err(&s.suite.name, "leaderboard.seeds", "list at least one training seed, e.g. seeds = [0]"));
-        }
-        if s.leaderboard.seeds.len() > MAX_SEEDS {
-            return Err(self.err(&s.leaderboard.seeds[MAX_SEEDS], "leaderboard.seeds", format!("list at most {MAX_SEEDS} seeds")));
-        }
-        self.no_duplicates(s.leaderboard.models.iter(), "leaderboard.models", "model", "it would be one row twice")?;
-        self.no_duplicates(s.leaderboard.regimes.iter(), "leaderboard.regimes", "regime", "it would be one row twice")?;
-        self.no_duplicates(s.leaderboard.seeds.iter(), "leaderboard.seeds", "seed", "a seed trains the same classifier again")?;
-        for m in &s.testbed.members {
+        for m in &testbed.members {
             if let Some(e) = &m.epochs {
                 self.at_most(e, MAX_EPOCHS, "testbed.members.epochs", "epochs")?;
             }
         }
+        let _ = leaderboard;
+        self.check_leaderboard(s, names)
+    }
 
+    fn check_leaderboard(&self, s: &SuiteFile, names: &Names) -> Result<(), ConfigError> {
+        let Some(leaderboard) = &s.leaderboard else { return Ok(()) };
+        for m in &leaderboard.models {
+            self.reference(m, &names.models, "leaderboard.models", "[[models]]")?;
+        }
+        for r in &leaderboard.regimes {
+            self.reference(r, &names.regimes, "leaderboard.regimes", "[[regimes]]")?;
+        }
+        if leaderboard.seeds.is_empty() {
+            return Err(self.err(&s.suite.name, "leaderboard.seeds", "list at least one training seed, e.g. seeds = [0]"));
+        }
+        if leaderboard.seeds.len() > MAX_SEEDS {
+            return Err(self.err(&leaderboard.seeds[MAX_SEEDS], "leaderboard.seeds", format!("list at most {MAX_SEEDS} seeds")));
+        }
+        self.no_duplicates(leaderboard.models.iter(), "leaderboard.models", "model", "it would be one row twice")?;
+        self.no_duplicates(leaderboard.regimes.iter(), "leaderboard.regimes", "regime", "it would be one row twice")?;
+        self.no_duplicates(leaderboard.seeds.iter(), "leaderboard.seeds", "seed", "a seed trains the same classifier again")?;
         Ok(())
+    }
+
+    /// A suite trains (all of [[models]], [[regimes]], [training], [leaderboard]; [testbed]
+    /// optional when reference fits give the lines) or is evaluation-only (none of them).
+    fn check_training_sections(&self, s: &SuiteFile) -> Result<(), ConfigError> {
+        let present = [
+            ("[[models]]", !s.models.is_empty()),
+            ("[[regimes]]", !s.regimes.is_empty()),
+            ("[training]", s.training.is_some()),
+            ("[leaderboard]", s.leaderboard.is_some()),
+        ];
+        let any = present.iter().any(|(_, p)| *p) || s.testbed.is_some();
+        if let Some((missing, _)) = present.iter().find(|(_, p)| any && !*p) {
+            let have: Vec<&str> = present.iter().filter(|(_, p)| *p).map(|(n, _)| *n).chain(s.testbed.as_ref().map(|_| "[testbed]")).collect();
+            return Err(self.err(&s.suite.name, missing.trim_matches(['[', ']']), format!(
+                "the suite has {} but no {missing}: a suite that trains needs [[models]], [[regimes]], [training] and [leaderboard]; an evaluation-only suite (for `shiftbench compare`) has none of them",
+                have.join(", ")
+            )));
+        }
+        if s.testbed.is_none() && s.leaderboard.is_some() && s.metrics.reference_fits.is_none() {
+            return Err(self.err(&s.metrics.id_domain, "testbed", "effective robustness needs a line: give a [testbed] to train, or `[metrics] reference_fits` (fixed fits such as suites/imagenet-testbed-fits.toml)"));
+        }
+        Ok(())
+    }
+
+    /// The fits of `[metrics] reference_fits`, read and checked against the suite's domains.
+    pub(super) fn reference_fits(&self, s: &SuiteFile) -> Result<Vec<crate::record::ProtocolFit>, ConfigError> {
+        let Some(file) = &s.metrics.reference_fits else { return Ok(Vec::new()) };
+        let path = self.path.parent().unwrap_or(Path::new("")).join(file.get_ref());
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| self.err(file, "metrics.reference_fits", format!("cannot read {}: {e}; give a path relative to the suite file", path.display())))?;
+        let fits = crate::robustness::reference::parse(&text, &path)?;
+        let ids: BTreeSet<&str> = std::iter::once(&s.metrics.id_domain).chain(&s.metrics.id_axes).map(|d| d.get_ref().as_str()).collect();
+        let shifts: BTreeSet<&str> = s.metrics.shifts.iter().map(|d| d.get_ref().as_str()).collect();
+        let mut out = Vec::new();
+        for f in fits {
+            if !shifts.contains(f.shift_column.as_str()) {
+                continue; // a fit of a shift the suite does not measure
+            }
+            if !ids.contains(f.id_column.as_str()) {
+                return Err(self.err(file, "metrics.reference_fits", format!(
+                    "the fit of `{}` has its x axis on `{}`, which is neither `id_domain` nor one of `id_axes`; add that domain to `id_axes`",
+                    f.shift_column, f.id_column
+                )));
+            }
+            out.push(crate::record::ProtocolFit {
+                shift: f.shift_column,
+                id_domain: f.id_column,
+                transform: f.fit.transform.to_string(),
+                slope: f.fit.line.slope,
+                intercept: f.fit.line.intercept,
+                n: f.fit.line.n as u64,
+                provenance: f.provenance,
+            });
+        }
+        if out.is_empty() {
+            return Err(self.err(file, "metrics.reference_fits", format!("no fit in {} has a `shift_column` among the suite's shifts ({})", path.display(), list(shifts.iter().copied()))));
+        }
+        Ok(out)
     }
 
     /// The evaluation sets exist with the right split or use, and the quick profile is a scale-down.
@@ -179,6 +254,13 @@ impl SuiteValidator<'_> {
             return Err(self.err(&s.metrics.id_domain, "metrics.id_domain", format!(
                 "`{}` is not a domain with split = \"val\"; defined: {}", s.metrics.id_domain.get_ref(), list(val_domains.iter().copied()))));
         }
+        for a in &s.metrics.id_axes {
+            if !val_domains.contains(a.get_ref().as_str()) || a.get_ref() == s.metrics.id_domain.get_ref() {
+                return Err(self.err(a, "metrics.id_axes", format!(
+                    "`{}` is not a domain with split = \"val\" other than `id_domain`; defined: {}", a.get_ref(), list(val_domains.iter().copied()))));
+            }
+        }
+        self.no_duplicates(s.metrics.id_axes.iter(), "metrics.id_axes", "domain", "it would be two columns of one set")?;
         if s.metrics.shifts.is_empty() {
             return Err(self.err(&s.metrics.id_domain, "metrics.shifts", "list at least one shifted domain"));
         }
@@ -208,8 +290,10 @@ impl SuiteValidator<'_> {
 
     /// A procedural domain has a style and a size and none of the file-backed keys.
     fn check_procedural_domain(&self, d: &DomainSpec) -> Result<(), ConfigError> {
-        let file_keys: [(&str, Option<std::ops::Range<usize>>); 6] = [
+        let file_keys: [(&str, Option<std::ops::Range<usize>>); 8] = [
             ("layout", d.layout.as_ref().map(|v| v.span())),
+            ("protocol", d.protocol.as_ref().map(|v| v.span())),
+            ("objectnet_from", d.objectnet_from.as_ref().map(|v| v.span())),
             ("preprocess", d.preprocess.as_ref().map(|v| v.span())),
             ("root", d.root.as_ref().map(|v| v.span())),
             ("labels", d.labels.as_ref().map(|v| v.span())),
@@ -248,8 +332,8 @@ impl SuiteValidator<'_> {
                 return Err(error_at(self.path, self.text, span, format!("domains.{key}"), format!("`{key}` applies to source = \"procedural\" only: {why}")));
             }
         }
-        if d.split == Split::Train {
-            return Err(self.err(&d.source, "domains.split", "file-backed domains are evaluation sets for now: use split = \"val\" or \"shift\""));
+        if d.split == Split::Train && s.suite.vocabulary.is_none() {
+            return Err(self.err(&d.source, "domains.split", "file-backed training sets are read in ImageNet suites only (`vocabulary = \"imagenet-1k\"`); here use split = \"val\" or \"shift\""));
         }
         let Some(layout) = &d.layout else {
             return Err(self.err(&d.source, "domains.layout", format!("a file-backed domain needs a `layout`: one of {}", list(Layout::ALL.iter().map(|l| l.name())))));
@@ -257,9 +341,7 @@ impl SuiteValidator<'_> {
         let Some(kind) = Layout::from_name(layout.get_ref()) else {
             return Err(self.err(layout, "domains.layout", format!("unknown layout `{}`; known: {}", layout.get_ref(), list(Layout::ALL.iter().map(|l| l.name())))));
         };
-        if kind == Layout::Objectnet {
-            return Err(self.err(layout, "domains.layout", "`objectnet` scores a prediction against several ImageNet classes, which `run` does not do yet; read it with the library's FileImageSet"));
-        }
+        self.check_scoring(d, kind, s)?;
         if kind != Layout::ImagenetVal {
             for (v, key) in [(&d.labels, "labels"), (&d.id_map, "id_map")] {
                 if let Some(v) = v {
@@ -294,6 +376,44 @@ impl SuiteValidator<'_> {
         Ok(())
     }
 
+    /// A domain's `protocol` fits its layout and the suite's vocabulary.
+    fn check_scoring(&self, d: &DomainSpec, layout: Layout, s: &SuiteFile) -> Result<(), ConfigError> {
+        use crate::eval::ScoringRule;
+        let rule = match &d.protocol {
+            Some(p) => ScoringRule::from_name(p.get_ref()).ok_or_else(|| {
+                self.err(p, "domains.protocol", format!("unknown protocol `{}`; known: {}", p.get_ref(), list(ScoringRule::ALL.iter().map(|r| r.name()))))
+            })?,
+            None => ScoringRule::Full,
+        };
+        let at = |msg: String| match &d.protocol {
+            Some(p) => self.err(p, "domains.protocol", msg),
+            None => self.err(&d.source, "domains.protocol", msg),
+        };
+        if rule != ScoringRule::Full && s.suite.vocabulary.is_none() {
+            return Err(at(format!("protocol `{}` scores ImageNet classes: the suite needs `vocabulary = \"imagenet-1k\"`", rule.name())));
+        }
+        if layout == Layout::Objectnet && !rule.reads_objectnet_images() {
+            return Err(at("ObjectNet's images are scored against its own 113 classes: give protocol = \"objectnet-testbed\" (the imagenet-testbed's) or \"objectnet-genrob\" (the generative-robustness code's)".into()));
+        }
+        if rule.reads_objectnet_images() && layout != Layout::Objectnet {
+            return Err(at(format!("protocol `{}` reads ObjectNet's folders and mappings: use layout = \"objectnet\"", rule.name())));
+        }
+        match (&d.objectnet_from, rule) {
+            (None, ScoringRule::ObjectnetClasses) => {
+                return Err(at("protocol `objectnet-classes` groups val classes by ObjectNet's mapping files: name the suite's ObjectNet domain with `objectnet_from`".into()));
+            }
+            (Some(o), ScoringRule::ObjectnetClasses) => {
+                let ok = s.domains.iter().any(|x| x.name.get_ref() == o.get_ref() && x.layout.as_ref().map(|l| l.get_ref().as_str()) == Some("objectnet"));
+                if !ok {
+                    return Err(self.err(o, "domains.objectnet_from", format!("`{}` is not a domain of the suite with layout = \"objectnet\"", o.get_ref())));
+                }
+            }
+            (Some(o), _) => return Err(self.err(o, "domains.objectnet_from", "`objectnet_from` applies to protocol = \"objectnet-classes\" only")),
+            (None, _) => {}
+        }
+        Ok(())
+    }
+
     fn check_header(&self, s: &SuiteFile) -> Result<(), ConfigError> {
         let name = s.suite.name.get_ref();
         if name.is_empty() || name.len() > crate::fsutil::MAX_NAME_BYTES || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
@@ -303,8 +423,20 @@ impl SuiteValidator<'_> {
         if !(16..=512).contains(&size) {
             return Err(self.err(&s.suite.image_size, "suite.image_size", "must be between 16 and 512 pixels"));
         }
+        if let Some(v) = &s.suite.vocabulary {
+            if v.get_ref() != "imagenet-1k" {
+                return Err(self.err(v, "suite.vocabulary", format!("unknown vocabulary `{}`; known: imagenet-1k (or list the procedural world's `classes` instead)", v.get_ref())));
+            }
+            if let Some(c) = s.suite.classes.first() {
+                return Err(self.err(c, "suite.classes", "give `classes` (the procedural world's) or `vocabulary`, not both"));
+            }
+            if let Some(d) = s.domains.iter().find(|d| d.source.get_ref() == "procedural") {
+                return Err(self.err(&d.source, "domains.source", "the procedural world renders its own classes, not ImageNet's: a suite with `vocabulary` reads file-backed domains only"));
+            }
+            return Ok(());
+        }
         if s.suite.classes.len() < 2 {
-            return Err(self.err(&s.suite.name, "suite.classes", "list at least two classes"));
+            return Err(self.err(&s.suite.name, "suite.classes", "list at least two classes (or name a `vocabulary` such as \"imagenet-1k\")"));
         }
         let mut seen = BTreeSet::new();
         for c in &s.suite.classes {

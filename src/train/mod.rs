@@ -189,7 +189,12 @@ pub fn batch_tensor(set: &ImageSet, indices: &[usize], augment: Augment, aug_see
 mod tests {
     use super::*;
     use crate::data::RgbImage;
-    use crate::eval::predict;
+    /// Top-1 predictions over every logit.
+    fn predict(m: &mut ResNet, set: &ImageSet, flip_tta: bool) -> anyhow::Result<Vec<u32>> {
+        use crate::model::Classifier;
+        let scoring = crate::eval::Scoring::full(m.num_classes());
+        Ok(crate::eval::predict(m, set, flip_tta, &scoring)?.into_iter().map(|r| r[0]).collect())
+    }
     use crate::model::{ResNet, ResNetConfig};
 
     /// Two classes: dark images vs bright images, with a left–right asymmetric stripe.

@@ -21,4 +21,4 @@ pub use listing::{is_image_name, list_image_files, list_images, ImageFile, IMAGE
 pub use objectnet::ObjectnetClasses;
 pub use prefetch::{for_each_batch, Loader};
 pub use source::{check_counts, FileImageSet, SetSpec};
-pub use vocab::{ClassSubset, Vocabulary};
+pub use vocab::{objectnet_genrob, ClassSubset, Vocabulary};

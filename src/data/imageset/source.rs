@@ -117,6 +117,23 @@ impl FileImageSet {
         &self.preprocess
     }
 
+    /// The set with image *i* relabelled `labels[i]`, or left out where that is `None` (a
+    /// scoring rule's label space, [`crate::eval::Scoring::relabel`]). The fingerprint stays
+    /// that of the listed set: the rule that relabels is part of the evaluation's key.
+    pub fn relabeled(mut self, labels: &[Option<u32>]) -> Result<Self> {
+        anyhow::ensure!(labels.len() == self.files.len(), "{} labels for {} images", labels.len(), self.files.len());
+        let keep: Vec<(ImageFile, u32)> = self.files.drain(..).zip(labels).filter_map(|(f, l)| l.map(|l| (f, l))).collect();
+        anyhow::ensure!(!keep.is_empty(), "no image of the set is of a class the scoring rule scores");
+        (self.files, self.labels) = keep.into_iter().unzip();
+        Ok(self)
+    }
+
+    /// The set read with another eval transform (a compared classifier's own).
+    pub fn with_preprocess(mut self, preprocess: Preprocess) -> Self {
+        self.preprocess = preprocess;
+        self
+    }
+
     /// ObjectNet's overlap (label → ImageNet classes), for the `objectnet` layout.
     pub fn objectnet_classes(&self) -> Option<&ObjectnetClasses> {
         self.objectnet.as_ref()

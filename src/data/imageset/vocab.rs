@@ -7,6 +7,13 @@ use std::collections::HashMap;
 const IMAGENET_1K: &str = include_str!("vocab/imagenet-1k.tsv");
 const IMAGENET_R: &str = include_str!("vocab/imagenet-r.txt");
 const IMAGENET_A: &str = include_str!("vocab/imagenet-a.txt");
+const OBJECTNET_GENROB: &str = include_str!("vocab/objectnet-genrob.tsv");
+
+/// The generative-robustness code's ObjectNet classes: (ObjectNet label, the one wnid it is
+/// scored as), sorted by label (provenance in `vocab/README.md`).
+pub fn objectnet_genrob() -> Vec<(&'static str, &'static str)> {
+    OBJECTNET_GENROB.lines().filter(|l| !l.is_empty()).filter_map(|l| l.split_once('\t')).collect()
+}
 
 /// Labels by class id: label *i* is `ids[i]`. For ImageNet the ids are WordNet ids, sorted
 /// (torchvision's index); for a suite's own classes they are the class names, in label order.
@@ -116,6 +123,19 @@ mod tests {
         assert!(v.names.iter().all(|n| !n.is_empty()));
         assert_eq!((w[0], v.names[0].as_str()), ("n01440764", "tench, Tinca tinca"));
         assert_eq!(w[999], "n15075141");
+    }
+
+    #[test]
+    fn the_genrob_objectnet_list_is_113_sorted_labels_with_distinct_imagenet_wnids() {
+        let list = objectnet_genrob();
+        assert_eq!(list.len(), 113);
+        assert!(list.windows(2).all(|w| w[0].0 < w[1].0));
+        let index = Vocabulary::imagenet_1k();
+        let index = index.index();
+        let wnids: std::collections::BTreeSet<&str> = list.iter().map(|(_, w)| *w).collect();
+        assert_eq!(wnids.len(), 113);
+        assert!(wnids.iter().all(|w| index.contains_key(w)));
+        assert_eq!(list[0], ("Alarm clock", "n02708093"));
     }
 
     #[test]
