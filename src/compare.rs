@@ -15,32 +15,23 @@ use crate::data::image::Preprocess;
 use crate::eval::RecordSubject;
 use crate::model::Classifier;
 use crate::plan::Plan;
+use crate::predict::ModelSource;
 use crate::record::{Provenance, Role, TrainSummary};
 use crate::suite::{DomainData, Suite};
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// The regime column of a compared classifier's rows.
 pub const REGIME: &str = "external";
 
-/// Where the classifier comes from.
-#[derive(Clone, Debug)]
-pub enum ClassifierSource {
-    /// A safetensors file with torchvision tensor names, read into our ResNet of `arch` (a
-    /// torchvision name such as `resnet50`, or a description as the leaderboard writes it, e.g.
-    /// `resnet-imagenet-basic-w8-l1.1.1.1`).
-    Weights { arch: String, weights: PathBuf },
-    /// An ONNX graph, run by tract.
-    Onnx(PathBuf),
-}
-
 /// What `shiftbench compare` is asked to do.
 #[derive(Clone, Debug)]
 pub struct CompareRequest {
     /// The row name of the classifier in the leaderboard.
     pub name: String,
-    pub source: ClassifierSource,
+    /// The classifier: torchvision-layout safetensors weights of an architecture, or an ONNX graph.
+    pub source: ModelSource,
     /// The classifier's own eval transform for the suite's file-backed sets (default: each
     /// domain's `preprocess`); its crop must be the suite's `image_size`.
     pub preprocess: Option<Preprocess>,
@@ -132,14 +123,8 @@ pub fn compare(suite: &Suite, req: &CompareRequest) -> Result<CompareSummary> {
 
 /// The classifier `source` describes, for `image_size` inputs; it must have one logit per class
 /// of the suite's vocabulary.
-pub fn load(source: &ClassifierSource, image_size: u32, classes: usize) -> Result<Box<dyn Classifier>> {
-    let model: Box<dyn Classifier> = match source {
-        ClassifierSource::Weights { arch, weights } => Box::new(crate::predict::load_resnet(arch, weights, image_size as usize)?),
-        ClassifierSource::Onnx(path) => bail!(
-            "{}: ONNX classifiers are not built into this harness yet; export the weights as a torchvision-layout safetensors file and pass --arch/--weights",
-            path.display()
-        ),
-    };
+pub fn load(source: &ModelSource, image_size: u32, classes: usize) -> Result<Box<dyn Classifier + Send>> {
+    let model = crate::predict::load_model(source, image_size as usize)?;
     ensure!(
         model.num_classes() == classes,
         "the classifier has {} outputs but the suite's vocabulary has {classes} classes; compare evaluates classifiers of the suite's label space (for ImageNet suites, 1000 logits in torchvision's class order)",
@@ -152,8 +137,8 @@ pub fn load(source: &ClassifierSource, image_size: u32, classes: usize) -> Resul
 /// What decides a compared classifier's predictions (the key its records are cached by).
 fn identity(req: &CompareRequest, model: &dyn Classifier) -> Result<serde_json::Value> {
     let (kind, path, arch) = match &req.source {
-        ClassifierSource::Weights { arch, weights } => ("safetensors", weights, arch.clone()),
-        ClassifierSource::Onnx(p) => ("onnx", p, model.info().arch),
+        ModelSource::Torchvision { arch, weights } => ("safetensors", weights, arch.clone()),
+        ModelSource::Onnx(p) => ("onnx", p, model.info().arch),
     };
     let (sha, _, _) = crate::fetch::hash_file(path)?;
     Ok(serde_json::json!({

@@ -28,7 +28,7 @@ use crate::data::image::decode::MAX_PIXELS;
 use crate::data::image::{open_rgb, ImageTensor, Preprocess};
 pub use crate::data::imageset::IMAGE_EXTENSIONS;
 use crate::fsutil::AtomicFile;
-use crate::model::{Classifier, NamedArch, ResNet};
+use crate::model::{Classifier, NamedArch, OnnxClassifier, ResNet};
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
@@ -233,12 +233,30 @@ pub fn prepare_image(path: &Path, preprocess: &Preprocess) -> Result<ImageTensor
     preprocess.apply(&image).with_context(|| format!("cannot preprocess {}", path.display()))
 }
 
+/// Where a classifier comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ModelSource {
+    /// A torchvision ResNet and its safetensors weights.
+    /// `arch`: a torchvision name or a harness description
+    /// ([`crate::model::ArchConfig::from_description`]).
+    Torchvision { arch: String, weights: PathBuf },
+    /// An ONNX graph (any architecture), run by tract.
+    Onnx(PathBuf),
+}
+
+/// The classifier `source` names, for inputs of `image_size` pixels (`predict`'s crop, a
+/// suite's `image_size` for `compare`).
+pub fn load_model(source: &ModelSource, image_size: usize) -> Result<Box<dyn Classifier + Send>> {
+    Ok(match source {
+        ModelSource::Torchvision { arch, weights } => Box::new(load_resnet(arch, weights, image_size)?),
+        ModelSource::Onnx(path) => Box::new(OnnxClassifier::load(path, Some(image_size))?),
+    })
+}
+
 /// What `shiftbench predict` is asked to do.
 #[derive(Clone, Debug)]
 pub struct PredictRequest {
-    /// A torchvision name or a harness description ([`crate::model::ArchConfig::from_description`]).
-    pub arch: String,
-    pub weights: PathBuf,
+    pub model: ModelSource,
     pub preprocess: Preprocess,
     /// Image files and folders, in order.
     pub inputs: Vec<PathBuf>,
@@ -265,7 +283,7 @@ pub fn run(req: &PredictRequest) -> Result<PredictSummary> {
     ensure!(req.batch_size > 0, "--batch-size must be at least 1");
     ensure!(req.logits.as_ref() != Some(&req.out), "--out and --logits name the same file {}: give the logits a .npy file of their own", req.out.display());
     let paths = list_images(&req.inputs)?;
-    let mut model = load_resnet(&req.arch, &req.weights, req.preprocess.crop as usize)?;
+    let mut model = load_model(&req.model, req.preprocess.crop as usize)?;
     let classes = model.num_classes();
     let reserved = npy_header(paths.len(), classes, 0);
     let mut npy = match &req.logits {
@@ -292,7 +310,7 @@ pub fn run(req: &PredictRequest) -> Result<PredictSummary> {
                 Err(e) => bail!("{e:#}; pass --skip-unreadable to leave unreadable images out"),
             }
         }
-        let (logits, next) = rayon::join(|| forward(&mut model, &ok), || batches.get(i + 1).map(|b| decode(b)));
+        let (logits, next) = rayon::join(|| forward(model.as_mut(), &ok), || batches.get(i + 1).map(|b| decode(b)));
         decoded = next;
         let logits = logits?;
         for ((path, _), row) in ok.iter().zip(logits.chunks_exact(classes)) {
@@ -317,7 +335,7 @@ pub fn run(req: &PredictRequest) -> Result<PredictSummary> {
 }
 
 /// Logits `(images, classes)`, row-major, for one batch of prepared inputs.
-fn forward(model: &mut ResNet, inputs: &[(&PathBuf, ImageTensor)]) -> Result<Vec<f32>> {
+fn forward(model: &mut (dyn Classifier + Send), inputs: &[(&PathBuf, ImageTensor)]) -> Result<Vec<f32>> {
     let Some((_, first)) = inputs.first() else { return Ok(Vec::new()) };
     let (h, w) = (first.height as usize, first.width as usize);
     let mut data = Vec::with_capacity(inputs.len() * h * w * 3);

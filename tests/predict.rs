@@ -390,3 +390,57 @@ fn help_teaches_the_columns_and_how_to_read_the_logits() {
         assert!(help.contains(says), "help lacks {says:?}");
     }
 }
+
+// --- 5. ONNX models ------------------------------------------------------------------------------
+
+/// `--onnx` with the tiny ResNet of fixtures/onnx (made by PyTorch, like its reference logits):
+/// the same outputs as the weights' own network, for any batch size and thread count.
+#[test]
+fn onnx_models_predict_pytorchs_logits_for_any_batch_size() {
+    let onnx = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/onnx");
+    let torch = read_npy(&std::fs::read(onnx.join("logits-tiny-resnet.npy")).unwrap());
+    let folder = fixtures().join("png");
+    let run = |more: &[&str], env: &[(&str, &str)]| {
+        let dir = tempfile::tempdir().unwrap();
+        let (csv, npy) = (dir.path().join("preds.csv"), dir.path().join("logits.npy"));
+        let model = onnx.join("tiny-resnet.onnx");
+        let mut args = vec!["--onnx", model.to_str().unwrap(), "--preprocess", "imagenet:pillow=13", "--out", csv.to_str().unwrap(), "--logits", npy.to_str().unwrap()];
+        args.extend(more);
+        let out = shiftbench(&args, &[&folder], env);
+        assert!(out.status.success(), "predict --onnx failed: {}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("top-5 of 1000 classes"), "{}", text(&out.stdout));
+        (std::fs::read_to_string(&csv).unwrap(), std::fs::read(&npy).unwrap())
+    };
+    let (csv, npy) = run(&[], &[]);
+    let ours = read_npy(&npy);
+    assert_eq!(ours.shape, torch.shape);
+    let rel = relative(&ours.data, &torch.data);
+    println!("predict --onnx: max |ours − PyTorch| / max |PyTorch| = {rel:.2e}");
+    assert!(rel < 1e-5, "{rel:e}");
+    for (row, logits) in csv_rows(&csv).iter().zip(torch.data.chunks_exact(1000)) {
+        assert_eq!(row[1], shiftbench::predict::top_k(logits, 1)[0].to_string(), "{}: PyTorch's top-1", row[0]);
+    }
+    for (more, env) in [(&["--batch-size", "1"][..], &[("RAYON_NUM_THREADS", "1")][..]), (&["--batch-size", "3"], &[("RAYON_NUM_THREADS", "3")])] {
+        assert!(run(more, env) == (csv.clone(), npy.clone()), "outputs with {more:?} {env:?}");
+    }
+}
+
+#[test]
+fn onnx_excludes_arch_and_weights_and_one_model_is_required() {
+    let w = weights().to_str().unwrap();
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/onnx/tiny-resnet.onnx");
+    let model = model.to_str().unwrap();
+    let img = fixtures().join("png/rgb_3x2.png");
+    let img = img.to_str().unwrap();
+    for (args, says) in [
+        (vec!["--onnx", model, "--arch", "resnet18", "--weights", w, "--out", "p.csv", img], "cannot be used with"),
+        (vec!["--onnx", model, "--weights", w, "--out", "p.csv", img], "cannot be used with"),
+        (vec!["--out", "p.csv", img], "--arch"),
+        (vec!["--arch", "resnet18", "--out", "p.csv", img], "--weights"),
+    ] {
+        let out = shiftbench(&args, &[], &[]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}

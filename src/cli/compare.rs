@@ -1,7 +1,8 @@
 //! `shiftbench compare`: put a classifier trained elsewhere on a suite's leaderboard.
 
 use anyhow::Result;
-use shiftbench::compare::{ClassifierSource, CompareRequest};
+use shiftbench::compare::CompareRequest;
+use shiftbench::predict::ModelSource;
 use shiftbench::data::image::Preprocess;
 use shiftbench::suite::Suite;
 use std::path::PathBuf;
@@ -65,8 +66,8 @@ fn parse_preprocess(s: &str) -> Result<Preprocess, String> {
 pub fn run(args: CompareArgs) -> Result<()> {
     let suite = Suite::load(&args.suite)?;
     let source = match (args.onnx, args.arch, args.weights) {
-        (Some(onnx), _, _) => ClassifierSource::Onnx(onnx),
-        (None, Some(arch), Some(weights)) => ClassifierSource::Weights { arch, weights },
+        (Some(onnx), _, _) => ModelSource::Onnx(onnx),
+        (None, Some(arch), Some(weights)) => ModelSource::Torchvision { arch, weights },
         _ => unreachable!("clap requires --onnx or both --arch and --weights"),
     };
     let out = args.out.unwrap_or_else(|| std::path::Path::new("runs").join(suite.name()));

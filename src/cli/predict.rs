@@ -3,7 +3,7 @@
 use anyhow::Result;
 use shiftbench::data::image::Preprocess;
 use shiftbench::model::NamedArch;
-use shiftbench::predict::{PredictRequest, DEFAULT_BATCH};
+use shiftbench::predict::{ModelSource, PredictRequest, DEFAULT_BATCH};
 use std::path::PathBuf;
 
 pub const LONG_ABOUT: &str = "Run a classifier on image files and write what it predicts: PREDS.csv with each \
@@ -20,14 +20,19 @@ PREDS.csv has the columns path,top1,top2,top3,top4,top5: the image's path as lis
 wnids) from the highest logit down, equal logits ranked by the lower index. Rows are in input order. \
 LOGITS.npy is a float32 array of shape (images, classes) in the same row order (numpy .npy v1.0, \
 little-endian, C order).\n\n\
-Weights are a safetensors file with torchvision (or timm) tensor names, e.g. a torchvision state_dict \
-saved with safetensors.torch.save_file; the number of classes is taken from fc.weight. The output does \
-not depend on --batch-size or the number of threads. An image that cannot be read is an error naming it \
+The classifier is either a torchvision ResNet (--arch with --weights: a safetensors file with \
+torchvision or timm tensor names, e.g. a torchvision state_dict saved with safetensors.torch.save_file; \
+the number of classes is taken from fc.weight) or any network exported to ONNX (--onnx: one float32 \
+input (batch, 3, H, W) with the batch dynamic or 1, one output (batch, classes); a fixed H×W must equal \
+the --preprocess crop, a symbolic one is fed the crop). ONNX graphs run in tract's portable kernels, so \
+their logits are the same on every x86-64 CPU; the README's \"ONNX models\" section lists the \
+architectures checked. The output does not depend on --batch-size or the number of threads. An image that cannot be read is an error naming it \
 (exit status 1) unless --skip-unreadable leaves it out of both outputs and lists it at the end.";
 
 pub const AFTER_HELP: &str = "Examples:\n  \
 shiftbench predict --arch resnet50 --weights resnet50.safetensors imagenet-r/ --out preds.csv --logits logits.npy\n  \
 shiftbench predict --arch resnet18 --weights r18.safetensors cat.jpg dog.png --out preds.csv\n  \
+shiftbench predict --onnx convnext_tiny.onnx imagenet-sketch/ --out preds.csv\n  \
 shiftbench predict --arch resnet50 --weights timm-r50.safetensors --preprocess timm:crop_pct=0.95,interpolation=bicubic photos/ --out p.csv\n\n\
 Reading the outputs in Python:\n  \
 import csv, numpy as np\n  \
@@ -37,13 +42,17 @@ assert int(rows[0][\"top1\"]) == logits[0].argmax()";
 
 #[derive(clap::Args)]
 pub struct PredictArgs {
-    /// Network architecture of the weights: resnet18, resnet34, resnet50, or a harness
-    /// description such as resnet-w16-b1-s3 or resnet-imagenet-basic-w8-l1.1.1.1.
-    #[arg(long, value_parser = parse_arch, value_name = "ARCH")]
-    pub arch: String,
+    /// Network architecture of the weights (with --weights; or give --onnx instead): resnet18,
+    /// resnet34, resnet50, or a harness description such as resnet-w16-b1-s3 or
+    /// resnet-imagenet-basic-w8-l1.1.1.1.
+    #[arg(long, value_parser = parse_arch, value_name = "ARCH", requires = "weights", required_unless_present = "onnx")]
+    pub arch: Option<String>,
     /// safetensors weights with torchvision/timm tensor names (conv1.weight, ..., fc.weight).
-    #[arg(long, value_name = "FILE")]
-    pub weights: PathBuf,
+    #[arg(long, value_name = "FILE", requires = "arch")]
+    pub weights: Option<PathBuf>,
+    /// An ONNX classifier of any architecture (torch.onnx.export), instead of --arch/--weights.
+    #[arg(long, value_name = "MODEL.onnx", conflicts_with_all = ["arch", "weights"])]
+    pub onnx: Option<PathBuf>,
     /// Eval transform: `imagenet` (torchvision's Resize(256) + CenterCrop(224)), or
     /// `imagenet:resize=N,crop=N,interpolation=bicubic`, or
     /// `timm:size=224,crop_pct=0.875,interpolation=bilinear|bicubic`; add `pillow=13` to
@@ -80,9 +89,13 @@ fn parse_preprocess(s: &str) -> Result<Preprocess, String> {
 }
 
 pub fn run(args: PredictArgs) -> Result<()> {
+    let model = match (args.onnx, args.arch, args.weights) {
+        (Some(onnx), _, _) => ModelSource::Onnx(onnx),
+        (None, Some(arch), Some(weights)) => ModelSource::Torchvision { arch, weights },
+        _ => anyhow::bail!("give --onnx MODEL.onnx, or --arch with --weights"),
+    };
     let request = PredictRequest {
-        arch: args.arch,
-        weights: args.weights,
+        model,
         preprocess: args.preprocess,
         inputs: args.paths,
         out: args.out,

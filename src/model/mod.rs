@@ -13,6 +13,7 @@ mod conv;
 pub mod fused;
 pub mod im2col;
 pub mod kernels;
+pub mod onnx;
 pub mod pool;
 pub mod resnet;
 pub mod torchvision;
@@ -20,6 +21,7 @@ pub mod torchvision;
 pub use arch::{ArchConfig, BlockKind, NamedArch, ResNetConfig, Stem};
 pub use classifier::{Classifier, ClassifierInfo, Trainable};
 pub use conv::{conv_nhwc, im2col_reference};
+pub use onnx::OnnxClassifier;
 pub use resnet::ResNet;
 
 use anyhow::Result;
