@@ -19,7 +19,7 @@ pub const BOOTSTRAP_SEED: u64 = 0;
 use crate::csvfmt::{self, fixed, line_fields, value_and_interval};
 use crate::metrics::{self, Interval, LinearFit, Transform};
 use crate::robustness::fit::{BaselineFit, Score};
-use crate::record::{Protocol, Provenance, Role, RunRecord, SweepPoint};
+use crate::record::{Protocol, Provenance, Role, RunRecord, SweepPoint, TrainSummary};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 
@@ -82,6 +82,8 @@ pub struct LeaderboardRow {
     pub provenance: Provenance,
     /// The sweep value of the classifier's regime, when a `[[sweeps]]` entry derived it.
     pub sweep: Option<SweepPoint>,
+    /// How it was trained (its ID record's `train`): what the paper report groups regimes by.
+    pub train: TrainSummary,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -286,6 +288,7 @@ fn leaderboard_row(
         gen_degradation,
         provenance: representative.provenance.clone(),
         sweep: representative.sweep.clone(),
+        train: representative.train.clone(),
     }
 }
 
@@ -380,7 +383,7 @@ fn rows_to_csv(rows: &[LeaderboardRow], protocol: &Protocol) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{DomainRole, TrainSummary, RECORD_SCHEMA};
+    use crate::record::{DomainRole, RECORD_SCHEMA};
 
     fn protocol() -> Protocol {
         Protocol {
@@ -412,7 +415,7 @@ mod tests {
             per_class_total: vec![100, 100],
             per_class_correct: vec![correct / 2, correct - correct / 2],
             protocol: protocol(),
-            train: TrainSummary { arch: "mlp".into(), parameters: 10, train_images: 100, epochs: 1, final_loss: 0.5 },
+            train: TrainSummary { arch: "mlp".into(), parameters: 10, train_images: 100, epochs: 1, final_loss: 0.5, sources: None, augment: None, generated_fraction: None },
             provenance: Provenance {
                 harness_version: "0.1.0".into(),
                 git_revision: "abc".into(),
