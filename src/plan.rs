@@ -367,8 +367,8 @@ mod tests {
             assert_eq!(g.generator.as_deref(), Some("procedural"));
             assert_eq!(g.images, plan.set_size("gen-train") as u64);
             match keys {
-                k if k.contains("image\"") => assert_eq!((g.conditioning.as_deref(), g.templates.as_deref(), g.source.as_deref()), (Some("image"), None, Some("train"))),
                 k if k.contains("text+image") => assert_eq!((g.conditioning.as_deref(), g.source.as_deref(), g.strength.is_some()), (Some("text+image"), Some("train"), true)),
+                k if k.contains("image\"") => assert_eq!((g.conditioning.as_deref(), g.templates.as_deref(), g.source.as_deref()), (Some("image"), None, Some("train"))),
                 _ => assert_eq!((g.conditioning.as_deref(), g.source.as_deref(), g.strength), (Some("text"), None, None)),
             }
         }

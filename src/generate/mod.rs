@@ -43,6 +43,18 @@
 //!   weird change saturation, add grime, or shift hues and proportions. The objectnet domain's
 //!   large rotations, viewpoint shears, occluders and household backgrounds are never produced.
 
+//!
+//! # Conditioning (RQ2)
+//!
+//! [`Conditioning`] says what an image starts from. Text reads the prompt alone. Image and
+//! text + image start from a real image of a procedural domain, taking from the world's own
+//! parameters for it ([`crate::data::procedural::domain_scene`]) the object (class, parts,
+//! proportions) and the pose its domain painter chose — never the domain's palette jitter,
+//! background, lighting or noise, which the generator draws from its own sampler as always. Image
+//! conditioning paints that object as a plain generated photo and reads no prompt (image
+//! variations); text + image paints it in the prompt's look and blends `1 − strength` of the real
+//! image's pixels back (img2img), so strength 1 keeps only the source's geometry.
+
 pub mod manifest;
 pub mod procedural;
 pub mod sd;
