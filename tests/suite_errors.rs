@@ -263,14 +263,15 @@ fn stable_diffusion_keys_on_a_procedural_generator_are_refused() {
 }
 
 /// The shipped suite's procedural generator with `keys` added after its `kind` line, and that line.
+/// (`templates` goes too: image conditioning has none; the other cases give it last.)
 fn conditioned(keys: &str) -> (String, usize) {
-    edited("name = \"procedural\"", "kind = \"procedural\"", &format!("kind = \"procedural\"\n{keys}"))
+    edited("name = \"procedural\"", "kind = \"procedural\"\ntemplates = \"clip-imagenet-80\"", &format!("kind = \"procedural\"\n{keys}"))
 }
 
 #[test]
 fn conditioning_mistakes_are_positioned_and_say_what_to_do() {
     // A source without real-image conditioning.
-    let (text, line) = conditioned("conditioning = \"text\"\nsource = \"train\"");
+    let (text, line) = conditioned("conditioning = \"text\"\nsource = \"train\"\ntemplates = \"clip-imagenet-80\"");
     assert_error(&error_of(&text), line + 2, "generators.source", &["text conditioning", "conditioning = \"image\""]);
     // Image conditioning without a source, and with a strength it would ignore.
     let (text, line) = conditioned("conditioning = \"image\"");
@@ -278,9 +279,9 @@ fn conditioning_mistakes_are_positioned_and_say_what_to_do() {
     let (text, line) = conditioned("conditioning = \"image\"\nsource = \"train\"\nstrength = 0.5");
     assert_error(&error_of(&text), line + 3, "generators.strength", &["text+image", "remove it"]);
     // Text + image without a strength, out of range, or from a domain that does not exist.
-    let (text, line) = conditioned("conditioning = \"text+image\"\nsource = \"train\"");
+    let (text, line) = conditioned("conditioning = \"text+image\"\nsource = \"train\"\ntemplates = \"clip-imagenet-80\"");
     assert_error(&error_of(&text), line + 1, "generators.strength", &["strength in (0, 1]", "strength = 0.5"]);
-    let (text, line) = conditioned("conditioning = \"text+image\"\nsource = \"train\"\nstrength = 0");
+    let (text, line) = conditioned("conditioning = \"text+image\"\nsource = \"train\"\nstrength = 0\ntemplates = \"clip-imagenet-80\"");
     assert_error(&error_of(&text), line + 3, "generators.strength", &["(0, 1]"]);
     let (text, line) = conditioned("conditioning = \"image\"\nsource = \"trian\"");
     assert_error(&error_of(&text), line + 2, "generators.source", &["`trian`", "not a procedural domain", "`train`"]);
@@ -299,7 +300,7 @@ fn conditioning_mistakes_are_positioned_and_say_what_to_do() {
     let generated = text[..text.find("name = \"gen-train\"").unwrap()].matches('\n').count() + 2;
     assert_error(&e, generated, "generated.generator", &["`sketch`", "not a training domain", "split = \"train\""]);
     // Stable Diffusion has no image-variation model here.
-    let (text, line) = edited("name = \"procedural\"", "kind = \"procedural\"", "kind = \"stable-diffusion\"\nconditioning = \"image\"\nsource = \"train\"");
+    let (text, line) = edited("name = \"procedural\"", "kind = \"procedural\"\ntemplates = \"clip-imagenet-80\"", "kind = \"stable-diffusion\"\nconditioning = \"image\"\nsource = \"train\"");
     assert_error(&error_of(&text), line + 1, "generators.conditioning", &["image variations", "text+image"]);
 }
 
