@@ -281,7 +281,7 @@ fn conditioning_mistakes_are_positioned_and_say_what_to_do() {
     // Text + image without a strength, out of range, or from a domain that does not exist.
     let (text, line) = conditioned("conditioning = \"text+image\"\nsource = \"train\"\ntemplates = \"clip-imagenet-80\"");
     assert_error(&error_of(&text), line + 1, "generators.strength", &["strength in (0, 1]", "strength = 0.5"]);
-    let (text, line) = conditioned("conditioning = \"text+image\"\nsource = \"train\"\nstrength = 0\ntemplates = \"clip-imagenet-80\"");
+    let (text, line) = conditioned("conditioning = \"text+image\"\nsource = \"train\"\nstrength = 0.0\ntemplates = \"clip-imagenet-80\"");
     assert_error(&error_of(&text), line + 3, "generators.strength", &["(0, 1]"]);
     let (text, line) = conditioned("conditioning = \"image\"\nsource = \"trian\"");
     assert_error(&error_of(&text), line + 2, "generators.source", &["`trian`", "not a procedural domain", "`train`"]);
