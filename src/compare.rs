@@ -80,7 +80,7 @@ pub fn compare(suite: &Suite, req: &CompareRequest) -> Result<CompareSummary> {
     let datasets = eval_datasets(suite, &plan, &wanted, req, &work, &multi)?;
 
     let info = model.info();
-    let train = TrainSummary { arch: info.arch, parameters: info.parameters, train_images: None, epochs: None, final_loss: None };
+    let train = TrainSummary { arch: info.arch, parameters: info.parameters, train_images: None, epochs: None, final_loss: None, sources: None, augment: None, generated_fraction: None };
     let mut summary = CompareSummary { evaluated: Vec::new(), skipped: Vec::new() };
     for (set, role) in &plan.eval_sets {
         let dataset = datasets.get(set).with_context(|| format!("evaluation set `{set}` was not prepared"))?;

@@ -41,6 +41,9 @@ folder and merged this way.",
         after_help = "Example:\n  shiftbench leaderboard results/shapes"
     )]
     Leaderboard(cli::leaderboard::LeaderboardArgs),
+    /// Write paper.md: the paper's five research questions (RQ1–RQ5) from a folder's run records.
+    #[command(long_about = cli::paper::LONG_ABOUT, after_help = cli::paper::AFTER_HELP)]
+    Paper(cli::paper::PaperArgs),
     /// Re-run the suite behind a published results folder and compare every record and file.
     #[command(
         long_about = "Reproduce a published results folder: read which suite (by sha256), seed and profile made it \
@@ -140,6 +143,7 @@ fn real_main() -> Result<()> {
     match Cli::parse().command {
         Command::Run(args) => cli::run::run(args),
         Command::Leaderboard(args) => cli::leaderboard::run(args),
+        Command::Paper(args) => cli::paper::run(args),
         Command::Reproduce(args) => cli::reproduce::run(args),
         Command::Er(args) => cli::er::run(args),
         Command::Compare(args) => cli::compare::run(args),

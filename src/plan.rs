@@ -4,9 +4,9 @@
 
 use crate::data::procedural::DomainStyle;
 use crate::data::ImageSet;
-use crate::generate::{generate_set_with, GenerateStats, Generator, ManifestRow, SetOptions};
+use crate::generate::{generate_set_with, Conditioning, GenerateStats, Generator, ManifestRow, RealSource, SetOptions};
 use crate::model::ArchConfig;
-use crate::record::{DomainRole, Protocol, Role, SweepPoint};
+use crate::record::{DomainRole, Protocol, Role, SourceKind, SweepPoint, TrainSource};
 use crate::generate::sd::WeightsSource;
 use crate::suite::{DomainData, GeneratorBackend, Regime, SuiteConfig};
 use crate::train::TrainConfig;
@@ -66,6 +66,8 @@ pub struct GeneratedSetPlan {
     pub size: u32,
     pub seed: u64,
     pub classes: Vec<usize>,
+    /// The real images an image-conditioned generator starts from, as this plan renders them.
+    pub source: Option<RealSource>,
 }
 
 impl GeneratedSetPlan {
@@ -119,7 +121,7 @@ impl Plan {
         let profile = Profile::of(config, quick);
         // File-backed domains are read as they are (`prepare` opens them); only the procedural
         // world is rendered, at the profile's size.
-        let domains = config
+        let domains: Vec<DomainPlan> = config
             .domains
             .iter()
             .filter_map(|d| match d.data {
@@ -127,6 +129,11 @@ impl Plan {
                 DomainData::Files(_) => None,
             })
             .collect();
+        let source_of = |generator: &str| {
+            let name = config.generator(generator)?.conditioning.source()?;
+            let d = domains.iter().find(|d| d.name == name)?;
+            Some(RealSource { domain: d.name.clone(), style: d.style, count: d.count, seed })
+        };
         let generated = config
             .generated
             .iter()
@@ -138,6 +145,7 @@ impl Plan {
                 size: config.image_size,
                 seed,
                 classes: config.classes.clone(),
+                source: source_of(&g.generator),
             })
             .collect();
         let m = &config.metrics;
@@ -257,6 +265,31 @@ fn plan_jobs(config: &SuiteConfig, seed: u64, profile: &Profile) -> Vec<Job> {
     jobs
 }
 
+/// What `job` trains on, set by set, for its records ([`crate::record::TrainSource`]).
+pub fn train_sources(config: &SuiteConfig, plan: &Plan, job: &Job) -> Vec<TrainSource> {
+    job.train_sets
+        .iter()
+        .map(|set| {
+            let images = plan.set_size(set) as u64;
+            let generator = config.generated.iter().find(|g| &g.name == set).and_then(|g| config.generator(&g.generator));
+            match generator {
+                None => TrainSource { set: set.clone(), kind: SourceKind::Real, images, generator: None, templates: None, conditioning: None, strength: None, source: None, variant: None },
+                Some(g) => TrainSource {
+                    set: set.clone(),
+                    kind: SourceKind::Generated,
+                    images,
+                    generator: Some(g.backend.kind_name().to_string()),
+                    templates: (!matches!(g.conditioning, Conditioning::Image { .. })).then(|| g.templates.name().to_string()),
+                    conditioning: Some(g.conditioning.name().to_string()),
+                    strength: g.conditioning.strength(),
+                    source: g.conditioning.source().map(str::to_string),
+                    variant: None,
+                },
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,6 +333,59 @@ mod tests {
         for (x, y) in a.jobs.iter().zip(&b.jobs) {
             assert_eq!((&x.name, &x.regime, x.seed), (&y.name, &y.regime, y.seed));
             assert_ne!(x.config.seed, y.config.seed);
+        }
+    }
+
+    /// shapes.toml with its `procedural` generator's keys replaced by `keys`.
+    fn with_generator(keys: &str) -> SuiteConfig {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("suites/shapes.toml");
+        let text = std::fs::read_to_string(&path).unwrap().replacen("kind = \"procedural\"\ntemplates = \"clip-imagenet-80\"", &format!("kind = \"procedural\"\n{keys}"), 1);
+        Suite::parse(&text, &path).unwrap().config
+    }
+
+    #[test]
+    fn conditioning_enters_generated_set_and_job_keys_and_the_records_sources() {
+        let variants = [
+            "templates = \"clip-imagenet-80\"",
+            "templates = \"photo-of\"",
+            "conditioning = \"image\"\nsource = \"train\"",
+            "templates = \"clip-imagenet-80\"\nconditioning = \"text+image\"\nsource = \"train\"\nstrength = 0.5",
+            "templates = \"clip-imagenet-80\"\nconditioning = \"text+image\"\nsource = \"train\"\nstrength = 0.75",
+        ];
+        let sd = std::collections::BTreeMap::new();
+        let mut set_keys = Vec::new();
+        let mut job_keys = Vec::new();
+        for keys in variants {
+            let config = with_generator(keys);
+            let plan = Plan::new(&config, config.seed, true);
+            let mut datasets: std::collections::BTreeMap<String, serde_json::Value> = plan
+                .domains
+                .iter()
+                .map(|d| (d.name.clone(), crate::keys::procedural_domain(&d.name, d.style, d.count, plan.image_size, plan.seed, &plan.classes)))
+                .collect();
+            for g in &plan.generated {
+                datasets.insert(g.name.clone(), crate::prepare::generated_set_source(&config, g, &sd, Path::new("/work")).unwrap().key);
+            }
+            set_keys.push(datasets["gen-train"].clone());
+            let job = plan.jobs.iter().find(|j| j.regime == "real+generated").unwrap();
+            job_keys.push(crate::keys::hash(&crate::keys::train_job(job, |s| &datasets[s])));
+            let sources = train_sources(&config, &plan, job);
+            assert_eq!(sources.iter().map(|s| (s.set.as_str(), s.kind)).collect::<Vec<_>>(), [("train", SourceKind::Real), ("gen-train", SourceKind::Generated)]);
+            let g = &sources[1];
+            assert_eq!(g.generator.as_deref(), Some("procedural"));
+            assert_eq!(g.images, plan.set_size("gen-train") as u64);
+            match keys {
+                k if k.contains("text+image") => assert_eq!((g.conditioning.as_deref(), g.source.as_deref(), g.strength.is_some()), (Some("text+image"), Some("train"), true)),
+                k if k.contains("image\"") => assert_eq!((g.conditioning.as_deref(), g.templates.as_deref(), g.source.as_deref()), (Some("image"), None, Some("train"))),
+                _ => assert_eq!((g.conditioning.as_deref(), g.source.as_deref(), g.strength), (Some("text"), None, None)),
+            }
+        }
+        // The text set keeps the key it had before conditioning existed: a bare generator id.
+        assert_eq!(set_keys[0]["generator"], serde_json::json!("procedural-v1/clip-imagenet-80"));
+        for (i, a) in job_keys.iter().enumerate() {
+            for b in &job_keys[i + 1..] {
+                assert_ne!(a, b, "every conditioning option changes the job key");
+            }
         }
     }
 }

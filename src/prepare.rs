@@ -9,7 +9,7 @@ use crate::data::{ImageSet, ImageSource};
 use crate::data::image::Preprocess;
 use crate::eval::{Scoring, ScoringRule};
 use crate::generate::sd::SdGenerator;
-use crate::generate::{SetOptions, SuiteGenerator};
+use crate::generate::{ProceduralGenerator, SetOptions, SuiteGenerator};
 use crate::plan::{GeneratedSetPlan, Job, Plan};
 use crate::suite::{DomainData, FileDomain, FileSource, SuiteConfig};
 use crate::train::Mix;
@@ -55,8 +55,9 @@ pub struct GeneratedSetSource<'a> {
 
 /// Where generated set `g` comes from: `run` and `generate` both find its folder here.
 pub fn generated_set_source<'a>(config: &SuiteConfig, g: &GeneratedSetPlan, sd: &'a BTreeMap<String, SdGenerator>, work: &Path) -> Result<GeneratedSetSource<'a>> {
-    let templates = config.generator(&g.generator).map(|c| c.templates).with_context(|| format!("generated set `{}` names no generator of the suite", g.name))?;
-    let generator = SuiteGenerator::new(&g.generator, templates, sd);
+    let c = config.generator(&g.generator).with_context(|| format!("generated set `{}` names no generator of the suite", g.name))?;
+    let procedural = ProceduralGenerator::new(c.templates, c.conditioning.clone(), g.source.clone()).with_context(|| format!("generated set `{}`", g.name))?;
+    let generator = SuiteGenerator::new(&g.generator, procedural, sd);
     let key = crate::keys::generated_set(g, generator.key());
     let dir = crate::keys::generated_set_dir(work, &g.name, &key);
     Ok(GeneratedSetSource { generator, key, dir })

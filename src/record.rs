@@ -130,6 +130,55 @@ pub struct TrainSummary {
     /// Mean training loss over the last epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub final_loss: Option<f64>,
+    /// What the classifier trained on, set by set in `train_on` order, so a report can tell
+    /// regimes apart from records alone (which differ only in a generator's conditioning, say).
+    /// Absent in records made before it existed; both forms are read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sources: Option<Vec<TrainSource>>,
+    /// The regime's augmentation (`none`, `standard`, `augmix`, `augmix-jsd`); written with `sources`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub augment: Option<String>,
+    /// The regime's per-batch share of generated images, when it mixes per batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generated_fraction: Option<f64>,
+}
+
+/// Whether a training set is real images or a generator's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    Real,
+    Generated,
+}
+
+/// One training set of a classifier. The generator fields are present for generated sets only.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSource {
+    /// The set's name in the suite (a domain or a generated set).
+    pub set: String,
+    pub kind: SourceKind,
+    /// Images in the set under the run's profile (the job may use a fraction of them: `train_images`).
+    pub images: u64,
+    /// The generator's `kind` (`procedural`, `stable-diffusion`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator: Option<String>,
+    /// Prompt templates (`clip-imagenet-80`, `photo-of`); absent when no prompt is read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub templates: Option<String>,
+    /// `text`, `image` or `text+image`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conditioning: Option<String>,
+    /// text+image: how much of the picture the prompt repaints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strength: Option<f64>,
+    /// image and text+image: the real domain the images start from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Which version of the generator (e.g. base or fine-tuned weights); opaque to reports,
+    /// which group by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

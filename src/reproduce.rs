@@ -99,12 +99,18 @@ pub fn record_differences(a: &RunRecord, b: &RunRecord) -> Vec<String> {
     let mut pb = b.provenance.clone();
     pa.git_revision.clear();
     pb.git_revision.clear();
+    // A record published before `train.sources` existed says nothing about them; the re-run's
+    // are not a difference.
+    let mut train_b = b.train.clone();
+    if a.train.sources.is_none() {
+        train_b.sources = None;
+    }
     let identity = |r: &RunRecord| format!("{} {:?} {} {} {} {} {:?} schema {}", r.suite, r.role, r.model, r.regime, r.seed, r.domain, r.domain_role, r.schema);
     [
         changed("n", a.n.to_string(), b.n.to_string()),
         changed("correct", a.correct.to_string(), b.correct.to_string()),
         (!per_class.is_empty()).then(|| format!("per-class correct/total {}", per_class.join(", "))),
-        changed("train", json(&a.train), json(&b.train)),
+        changed("train", json(&a.train), json(&train_b)),
         changed("protocol", json(&a.protocol), json(&b.protocol)),
         changed("provenance", json(&pa), json(&pb)),
         changed("identity", identity(a), identity(b)),

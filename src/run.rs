@@ -264,6 +264,12 @@ impl JobContext<'_> {
             train_images: Some(self.plan.train_images(job) as u64),
             epochs: Some(job.config.epochs),
             final_loss: Some(round_to(final_loss, 6)),
+            sources: Some(crate::plan::train_sources(&self.suite.config, self.plan, job)),
+            augment: serde_json::to_value(job.config.augment).ok().and_then(|v| v.as_str().map(str::to_string)),
+            generated_fraction: match job.config.mix {
+                crate::train::Mix::GeneratedFraction(f) => Some(f),
+                crate::train::Mix::Concat => None,
+            },
         };
         for (set, role, key) in &pending {
             let dataset = &self.datasets[*set];

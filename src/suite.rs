@@ -139,7 +139,8 @@ pub enum GeneratorKind {
 pub struct GeneratorSpec {
     pub name: Spanned<String>,
     pub kind: GeneratorKind,
-    pub templates: TemplateSet,
+    /// Prompt templates; required except with `conditioning = "image"`, which reads no prompt.
+    pub templates: Option<Spanned<TemplateSet>>,
     // The keys below are for `kind = "stable-diffusion"` only; each defaults to the preset's.
     /// Model family: v1-5 (default, the paper's), v2-1, sd-turbo, sdxl-turbo.
     pub preset: Option<Spanned<Preset>>,
@@ -154,10 +155,41 @@ pub struct GeneratorSpec {
     pub dtype: Option<Spanned<DTypeChoice>>,
     /// Images sampled together.
     pub batch_size: Option<Spanned<usize>>,
-    /// img2img ("labels + images"): the domain whose image of the same index is the source.
-    pub img2img_source: Option<Spanned<String>>,
-    /// img2img strength in (0, 1]: the fraction of the schedule that is re-noised and denoised.
-    pub img2img_strength: Option<Spanned<f64>>,
+    /// What the images are conditioned on (RQ2): `text` (the label prompt; the default),
+    /// `image` (a real image alone: image variations), `text+image` (the prompt applied to a real
+    /// image: img2img). Absent with `source` given: `text+image`.
+    pub conditioning: Option<Spanned<ConditioningKind>>,
+    /// image and text+image: the procedural domain whose image of the same index is the source
+    /// (`img2img_source` is its older spelling).
+    #[serde(alias = "img2img_source")]
+    pub source: Option<Spanned<String>>,
+    /// text+image: how much of the picture the prompt repaints, in (0, 1] (Stable Diffusion: the
+    /// fraction of the schedule that is re-noised and denoised; `img2img_strength` is its older spelling).
+    #[serde(alias = "img2img_strength")]
+    pub strength: Option<Spanned<f64>>,
+}
+
+/// A generator's `conditioning` key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConditioningKind {
+    #[serde(rename = "text")]
+    Text,
+    #[serde(rename = "image")]
+    Image,
+    #[serde(rename = "text+image")]
+    TextImage,
+}
+
+impl GeneratorSpec {
+    /// The conditioning in force: the key, else `text+image` when a source or strength is given
+    /// (the img2img keys' meaning before the key existed), else `text`.
+    pub fn conditioning_kind(&self) -> ConditioningKind {
+        match &self.conditioning {
+            Some(c) => *c.get_ref(),
+            None if self.source.is_some() || self.strength.is_some() => ConditioningKind::TextImage,
+            None => ConditioningKind::Text,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -248,9 +248,10 @@ fn bad_stable_diffusion_values_are_named() {
     let (text, line) = edited("name = \"procedural\"", "kind = \"procedural\"", "kind = \"stable-diffusion\"\nguidance = -1.0");
     assert_error(&error_of(&text), line + 1, "generators.guidance", &["positive"]);
     let (text, line) = edited("name = \"procedural\"", "kind = \"procedural\"", "kind = \"stable-diffusion\"\nimg2img_source = \"train\"\nimg2img_strength = 1.5");
-    assert_error(&error_of(&text), line + 2, "generators.img2img_strength", &["(0, 1]"]);
+    // `img2img_source`/`img2img_strength` are the older spellings of `source`/`strength`.
+    assert_error(&error_of(&text), line + 2, "generators.strength", &["(0, 1]"]);
     let (text, line) = edited("name = \"procedural\"", "kind = \"procedural\"", "kind = \"stable-diffusion\"\nimg2img_source = \"trian\"\nimg2img_strength = 0.5");
-    assert_error(&error_of(&text), line + 1, "generators.img2img_source", &["`trian`", "`train`"]);
+    assert_error(&error_of(&text), line + 1, "generators.source", &["`trian`", "`train`"]);
     let (text, line) = edited("name = \"procedural\"", "kind = \"procedural\"", "kind = \"stable-diffusion\"\nscheduler = \"pndm\"");
     assert_error(&error_of(&text), line + 1, "generators.scheduler", &["unknown variant `pndm`", "ddim", "euler-ancestral"]);
 }
@@ -259,6 +260,48 @@ fn bad_stable_diffusion_values_are_named() {
 fn stable_diffusion_keys_on_a_procedural_generator_are_refused() {
     let (text, line) = edited("name = \"procedural\"", "kind = \"procedural\"", "kind = \"procedural\"\nsteps = 50");
     assert_error(&error_of(&text), line + 1, "generators.steps", &["stable-diffusion"]);
+}
+
+/// The shipped suite's procedural generator with `keys` added after its `kind` line, and that line.
+/// (`templates` goes too: image conditioning has none; the other cases give it last.)
+fn conditioned(keys: &str) -> (String, usize) {
+    edited("name = \"procedural\"", "kind = \"procedural\"\ntemplates = \"clip-imagenet-80\"", &format!("kind = \"procedural\"\n{keys}"))
+}
+
+#[test]
+fn conditioning_mistakes_are_positioned_and_say_what_to_do() {
+    // A source without real-image conditioning.
+    let (text, line) = conditioned("conditioning = \"text\"\nsource = \"train\"\ntemplates = \"clip-imagenet-80\"");
+    assert_error(&error_of(&text), line + 2, "generators.source", &["text conditioning", "conditioning = \"image\""]);
+    // Image conditioning without a source, and with a strength it would ignore.
+    let (text, line) = conditioned("conditioning = \"image\"");
+    assert_error(&error_of(&text), line + 1, "generators.source", &["image conditioning needs a real domain", "source = \"train\""]);
+    let (text, line) = conditioned("conditioning = \"image\"\nsource = \"train\"\nstrength = 0.5");
+    assert_error(&error_of(&text), line + 3, "generators.strength", &["text+image", "remove it"]);
+    // Text + image without a strength, out of range, or from a domain that does not exist.
+    let (text, line) = conditioned("conditioning = \"text+image\"\nsource = \"train\"\ntemplates = \"clip-imagenet-80\"");
+    assert_error(&error_of(&text), line + 1, "generators.strength", &["strength in (0, 1]", "strength = 0.5"]);
+    let (text, line) = conditioned("conditioning = \"text+image\"\nsource = \"train\"\nstrength = 0.0\ntemplates = \"clip-imagenet-80\"");
+    assert_error(&error_of(&text), line + 3, "generators.strength", &["(0, 1]"]);
+    let (text, line) = conditioned("conditioning = \"image\"\nsource = \"trian\"");
+    assert_error(&error_of(&text), line + 2, "generators.source", &["`trian`", "not a procedural domain", "`train`"]);
+    // Image conditioning reads no prompt; the others need templates.
+    let (text, line) = edited("name = \"procedural\"", "templates = \"clip-imagenet-80\"", "conditioning = \"image\"\nsource = \"train\"\ntemplates = \"photo-of\"");
+    assert_error(&error_of(&text), line + 2, "generators.templates", &["reads no prompt", "remove `templates`"]);
+    let (text, _) = edited("name = \"procedural\"", "templates = \"clip-imagenet-80\"", "");
+    let name_line = text[..text.find("name = \"procedural\"").unwrap()].matches('\n').count() + 1;
+    assert_error(&error_of(&text), name_line, "generators.templates", &["missing `templates`", "photo-of"]);
+    // An unknown strategy lists the known ones.
+    let (text, line) = conditioned("conditioning = \"img2img\"");
+    assert_error(&error_of(&text), line + 1, "generators.conditioning", &["unknown variant `img2img`", "text+image"]);
+    // A training set made from evaluation images.
+    let (text, _) = conditioned("conditioning = \"image\"\nsource = \"sketch\"");
+    let e = error_of(&text);
+    let generated = text[..text.find("name = \"gen-train\"").unwrap()].matches('\n').count() + 2;
+    assert_error(&e, generated, "generated.generator", &["`sketch`", "not a training domain", "split = \"train\""]);
+    // Stable Diffusion has no image-variation model here.
+    let (text, line) = edited("name = \"procedural\"", "kind = \"procedural\"\ntemplates = \"clip-imagenet-80\"", "kind = \"stable-diffusion\"\nconditioning = \"image\"\nsource = \"train\"");
+    assert_error(&error_of(&text), line + 1, "generators.conditioning", &["image variations", "text+image"]);
 }
 
 /// The shipped suite with a `[[sweeps]]` section appended; errors point into that section.

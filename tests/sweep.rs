@@ -1,6 +1,7 @@
 //! Sweeps end to end: the quick profile of `suites/shapes-rq.toml` (RQ3, the amount of generated
 //! data) trains one regime per value and seed, and the leaderboard, summary, records, plots and
-//! generated sets say which value each row is.
+//! generated sets say which value each row is; its RQ2 regimes' sets and records say how they were
+//! conditioned, and `shiftbench paper` lays the folder out by question.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -87,4 +88,29 @@ fn a_size_sweep_trains_one_regime_per_value_with_nested_generated_sets() {
     for ext in ["svg", "png"] {
         assert!(out.path().join(format!("plots/sweep-amount-resnet-w16-real+generated.{ext}")).is_file());
     }
+
+    // RQ2: each conditioning strategy's set records where its images came from, and so do the
+    // records of the classifiers trained on them.
+    let image = manifest_rows(&work, "gen-image");
+    assert_eq!(image.len(), 400);
+    assert!(image[7].ends_with(",image,,domain/train/7"), "{}", image[7]);
+    assert!(image[7].contains(",,0,"), "image conditioning reads no prompt: {}", image[7]);
+    let img2img = manifest_rows(&work, "gen-img2img-0.5");
+    assert!(img2img[3].ends_with(",text+image,0.5,domain/train/3"), "{}", img2img[3]);
+    assert!(!manifest_rows(&work, "gen-photo-of")[0].contains("domain/"), "text sets keep the eight base columns");
+    let record = std::fs::read_to_string(out.path().join("records/entry/resnet-w16/real+generated-img2img-1/seed-2/sketch.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&record).unwrap();
+    assert_eq!(json["train"]["sources"][1], serde_json::json!({
+        "set": "gen-img2img-1", "kind": "generated", "images": 400, "generator": "procedural",
+        "templates": "clip-imagenet-80", "conditioning": "text+image", "strength": 1.0, "source": "train",
+    }));
+    assert_eq!(json["train"]["sources"][0], serde_json::json!({"set": "train", "kind": "real", "images": 400}));
+
+    // `shiftbench paper` lays the folder out by research question.
+    let paper = Command::new(env!("CARGO_BIN_EXE_shiftbench")).args(["paper"]).arg(out.path()).output().expect("run shiftbench paper");
+    assert!(paper.status.success(), "{}", String::from_utf8_lossy(&paper.stderr));
+    let md = std::fs::read_to_string(out.path().join("paper.md")).unwrap();
+    let rq2 = &md[md.find("## RQ2").unwrap()..md.find("## RQ3").unwrap()];
+    assert_eq!(rq2.lines().filter(|l| l.starts_with("| resnet-w16 |")).count(), 5, "{rq2}");
+    assert!(md[md.find("## RQ3").unwrap()..].contains("| 10000 | 3 |"));
 }

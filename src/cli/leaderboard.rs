@@ -23,7 +23,7 @@ pub fn run(args: LeaderboardArgs) -> Result<()> {
 /// names a suite file in `suites/` (vocabulary, set sizes, seed), else `run.json`'s suite hash
 /// and seed. A folder without `run.json` (records merged by hand) gets only the checks of
 /// [`shiftbench::report::build`].
-fn check_against_folder(dir: &Path, records: &[shiftbench::record::RunRecord]) -> Result<()> {
+pub fn check_against_folder(dir: &Path, records: &[shiftbench::record::RunRecord]) -> Result<()> {
     use shiftbench::record::check;
     if !dir.join(shiftbench::folder::MANIFEST_FILE).exists() {
         return Ok(());

@@ -7,6 +7,7 @@ pub mod er;
 pub mod fetch;
 pub mod generate;
 pub mod leaderboard;
+pub mod paper;
 pub mod predict;
 pub mod reproduce;
 pub mod run;

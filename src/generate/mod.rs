@@ -43,6 +43,18 @@
 //!   weird change saturation, add grime, or shift hues and proportions. The objectnet domain's
 //!   large rotations, viewpoint shears, occluders and household backgrounds are never produced.
 
+//!
+//! # Conditioning (RQ2)
+//!
+//! [`Conditioning`] says what an image starts from. Text reads the prompt alone. Image and
+//! text + image start from a real image of a procedural domain, taking from the world's own
+//! parameters for it ([`crate::data::procedural::domain_scene`]) the object (class, parts,
+//! proportions) and the pose its domain painter chose — never the domain's palette jitter,
+//! background, lighting or noise, which the generator draws from its own sampler as always. Image
+//! conditioning paints that object as a plain generated photo and reads no prompt (image
+//! variations); text + image paints it in the prompt's look and blends `1 − strength` of the real
+//! image's pixels back (img2img), so strength 1 keeps only the source's geometry.
+
 pub mod manifest;
 pub mod procedural;
 pub mod sd;
@@ -53,7 +65,7 @@ pub use manifest::ManifestRow;
 pub use prompt::{parse_prompt, PromptStyle};
 pub use templates::{CLIP_IMAGENET_TEMPLATES, PHOTO_OF_TEMPLATE};
 
-use crate::data::procedural::{objects, validate, CLASS_NAMES};
+use crate::data::procedural::{objects, validate, DomainStyle, CLASS_NAMES};
 use crate::data::{ImageSet, RgbImage};
 use crate::fsutil::{sha256_hex, write_atomic};
 use crate::rng::{derive_seed, Stream};
@@ -97,12 +109,84 @@ impl TemplateSet {
     }
 }
 
+/// What a generated image is conditioned on (the paper's RQ2). A suite's `conditioning` key.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Conditioning {
+    /// The label prompt alone (`templates` decides which prompts): text-to-image.
+    Text,
+    /// A real image alone, the analogue of Stable Diffusion image variations: generated image
+    /// *i* keeps the class, object and pose of image *i* of the `source` domain and is painted
+    /// by the generator's own photo renderer; no prompt is read.
+    Image { source: String },
+    /// The label prompt applied to a real image, the analogue of img2img: `strength` in (0, 1]
+    /// is how much of the picture the prompt repaints (1 = none of the source's pixels survive).
+    TextImage { source: String, strength: f64 },
+}
+
+impl Conditioning {
+    /// The suite spelling.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Conditioning::Text => "text",
+            Conditioning::Image { .. } => "image",
+            Conditioning::TextImage { .. } => "text+image",
+        }
+    }
+
+    /// The real domain the images are made from (None for text).
+    pub fn source(&self) -> Option<&str> {
+        match self {
+            Conditioning::Text => None,
+            Conditioning::Image { source } | Conditioning::TextImage { source, .. } => Some(source),
+        }
+    }
+
+    pub fn strength(&self) -> Option<f64> {
+        match self {
+            Conditioning::TextImage { strength, .. } => Some(*strength),
+            _ => None,
+        }
+    }
+}
+
+/// The real images a conditioned procedural generator starts from: a procedural domain, as
+/// planned (its size under the run's profile).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RealSource {
+    pub domain: String,
+    pub style: DomainStyle,
+    /// Images in the domain under the run's profile.
+    pub count: usize,
+    /// The suite seed in force (the domain's images are drawn from it).
+    pub seed: u64,
+}
+
+impl RealSource {
+    /// The source image of generated image `index`: the same index, wrapped to the largest
+    /// whole number of class rounds in the domain, so a set larger than its source re-uses the
+    /// source's images (several variations of each, never an image outside the domain) and
+    /// image `index` keeps its label `index % classes`.
+    pub fn index_for(&self, index: u64, classes: usize) -> u64 {
+        let rounds = (self.count - self.count % classes.max(1)).max(1) as u64;
+        index % rounds
+    }
+}
+
 /// What every generator offers [`generate_set_with`]: an id for the manifest, its prompt templates, the
 /// extra manifest columns it records, and a way to render a batch of planned rows.
 pub trait Generator: Sync {
     /// The manifest's `generator` column.
     fn id(&self) -> String;
     fn templates(&self) -> TemplateSet;
+    /// (template id, prompt text) of image `index`: the templates' draw unless the generator
+    /// reads no prompt.
+    fn prompt_for(&self, seed: u64, set: &str, index: u64, class_name: &str) -> (usize, String) {
+        self.templates().prompt_for(seed, set, index, class_name)
+    }
+    /// The conditioning columns of image `index` (None: text-to-image, no such columns).
+    fn conditioning_columns(&self, _index: u64, _classes: usize) -> Option<manifest::ConditioningColumns> {
+        None
+    }
     /// Extra manifest columns for image `index` (None: the eight base columns only).
     fn diffusion_columns(&self, index: u64) -> Result<Option<manifest::DiffusionColumns>>;
     /// How many images `render` is given at once.
@@ -124,13 +208,35 @@ impl Generator for ProceduralGenerator {
     fn batch_size(&self) -> usize {
         CHECKPOINT_EVERY
     }
+    fn prompt_for(&self, seed: u64, set: &str, index: u64, class_name: &str) -> (usize, String) {
+        ProceduralGenerator::prompt_for(self, seed, set, index, class_name)
+    }
+    fn conditioning_columns(&self, index: u64, classes: usize) -> Option<manifest::ConditioningColumns> {
+        let source = self.source.as_ref()?;
+        Some(manifest::ConditioningColumns {
+            conditioning: self.conditioning.name().to_string(),
+            strength: self.conditioning.strength(),
+            source_image: format!("domain/{}/{}", source.domain, source.index_for(index, classes)),
+        })
+    }
     fn render(&self, plans: &[&ManifestRow], classes: &[usize], size: u32) -> Result<Vec<RgbImage>> {
-        Ok(plans.par_iter().map(|p| ProceduralGenerator::render(self, classes[p.label as usize], &p.prompt, p.seed, size)).collect())
+        plans
+            .par_iter()
+            .map(|p| match &self.source {
+                None => Ok(ProceduralGenerator::render(self, classes[p.label as usize], &p.prompt, p.seed, size)),
+                Some(source) => {
+                    let index = source.index_for(image_index(&p.path), classes.len());
+                    let scene = crate::data::procedural::domain_scene(source.seed, &source.domain, source.style, classes, index, size);
+                    anyhow::ensure!(scene.label == p.label, "{}: source image {index} of `{}` has label {}, not {}", p.path, source.domain, scene.label, p.label);
+                    Ok(self.render_from(&scene, &p.prompt, p.seed, size))
+                }
+            })
+            .collect()
     }
 }
 
-/// A suite's generator, ready to render: the built-in one, or a Stable Diffusion generator whose
-/// weights were located (and hashed) beforehand.
+/// A suite's generator, ready to render: the built-in one (with its real source, if conditioned
+/// on images), or a Stable Diffusion generator whose weights were located (and hashed) beforehand.
 pub enum SuiteGenerator<'a> {
     Procedural(ProceduralGenerator),
     StableDiffusion(&'a sd::SdGenerator),
@@ -138,11 +244,11 @@ pub enum SuiteGenerator<'a> {
 
 impl<'a> SuiteGenerator<'a> {
     /// The generator named `name` of a suite whose Stable Diffusion generators are `sd`
-    /// ([`sd::prepare`]); `templates` are the generator's prompt templates.
-    pub fn new(name: &str, templates: TemplateSet, sd: &'a std::collections::BTreeMap<String, sd::SdGenerator>) -> Self {
+    /// ([`sd::prepare`]); `procedural` is what it is when it is not one of them.
+    pub fn new(name: &str, procedural: ProceduralGenerator, sd: &'a std::collections::BTreeMap<String, sd::SdGenerator>) -> Self {
         match sd.get(name) {
             Some(g) => SuiteGenerator::StableDiffusion(g),
-            None => SuiteGenerator::Procedural(ProceduralGenerator { templates }),
+            None => SuiteGenerator::Procedural(procedural),
         }
     }
 
@@ -154,10 +260,11 @@ impl<'a> SuiteGenerator<'a> {
     }
 
     /// What identifies the generator in cache keys (the procedural id alone, as before Stable
-    /// Diffusion existed, so old procedural sets keep their folders).
+    /// Diffusion existed, so old procedural sets keep their folders; a conditioned one adds its
+    /// source domain's key and strength).
     pub fn key(&self) -> serde_json::Value {
         match self {
-            SuiteGenerator::Procedural(g) => serde_json::json!(g.id()),
+            SuiteGenerator::Procedural(g) => g.key(),
             SuiteGenerator::StableDiffusion(g) => g.key(),
         }
     }
@@ -167,22 +274,87 @@ impl<'a> SuiteGenerator<'a> {
 /// caches keyed by the generator id are invalidated.
 const PROCEDURAL_VERSION: &str = "procedural-v1";
 
-/// The built-in, offline text-to-image stand-in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The built-in, offline stand-in for Stable Diffusion: text-to-image, image variations and
+/// img2img ([`Conditioning`]).
+#[derive(Clone, Debug, PartialEq)]
 pub struct ProceduralGenerator {
     pub templates: TemplateSet,
+    pub conditioning: Conditioning,
+    /// The real images of an image-conditioned generator (None exactly when `conditioning` is text).
+    pub source: Option<RealSource>,
 }
 
 impl ProceduralGenerator {
-    /// e.g. "procedural-v1/clip-imagenet-80"
+    /// The text-to-image generator with `templates`.
+    pub const fn text(templates: TemplateSet) -> Self {
+        Self { templates, conditioning: Conditioning::Text, source: None }
+    }
+
+    /// A generator conditioned as `conditioning` says, its source being the planned domain
+    /// `source` (ignored for text conditioning). Errors when a conditioned one has no source.
+    pub fn new(templates: TemplateSet, conditioning: Conditioning, source: Option<RealSource>) -> Result<Self> {
+        match (conditioning.source(), source) {
+            (None, _) => Ok(Self::text(templates)),
+            (Some(name), Some(s)) if s.domain == name => Ok(Self { templates, conditioning, source: Some(s) }),
+            (Some(name), _) => anyhow::bail!("the image-conditioned generator's source `{name}` is not a procedural domain of the plan"),
+        }
+    }
+
+    /// e.g. "procedural-v1/clip-imagenet-80", "procedural-v1/image",
+    /// "procedural-v1/photo-of/text+image"
     pub fn id(&self) -> String {
-        format!("{PROCEDURAL_VERSION}/{}", self.templates.name())
+        match self.conditioning {
+            Conditioning::Text => format!("{PROCEDURAL_VERSION}/{}", self.templates.name()),
+            // No prompt is read, so the templates do not make another generator.
+            Conditioning::Image { .. } => format!("{PROCEDURAL_VERSION}/image"),
+            Conditioning::TextImage { .. } => format!("{PROCEDURAL_VERSION}/{}/text+image", self.templates.name()),
+        }
+    }
+
+    /// The cache key: the id alone for text (the key every text set had before conditioning
+    /// existed); with the source domain's key and the strength otherwise.
+    pub fn key(&self) -> serde_json::Value {
+        match &self.source {
+            None => serde_json::json!(self.id()),
+            Some(s) => serde_json::json!({
+                "generator": self.id(),
+                "source": {"domain": s.domain, "style": s.style, "count": s.count, "seed": s.seed},
+                "strength": self.conditioning.strength(),
+            }),
+        }
     }
 
     /// (template id — index in CLIP_IMAGENET_TEMPLATES, or 0 for photo-of — and the prompt text)
-    /// for image `index` of generated set `set`; seeded via Stream.
+    /// for image `index` of generated set `set`; seeded via Stream. Image conditioning reads no
+    /// prompt: (0, "").
     pub fn prompt_for(&self, seed: u64, set: &str, index: u64, class_name: &str) -> (usize, String) {
-        self.templates.prompt_for(seed, set, index, class_name)
+        match self.conditioning {
+            Conditioning::Image { .. } => (0, String::new()),
+            _ => self.templates.prompt_for(seed, set, index, class_name),
+        }
+    }
+
+    /// One image from a real image's scene. Image conditioning paints the source's object in
+    /// its pose as a plain generated photo (the generator's backdrop, colours, gloss and finish;
+    /// none of the source's background, lighting or noise). Text + image paints it the way
+    /// `prompt` asks, then keeps `1 - strength` of the source's pixels: the blend a diffusion
+    /// model's partial re-noising amounts to at the level of the picture.
+    pub fn render_from(&self, source: &crate::data::procedural::DomainScene, prompt: &str, image_seed: u64, size: u32) -> RgbImage {
+        let class = source.object.class;
+        let style = match self.conditioning {
+            Conditioning::Image { .. } => PromptStyle::default(),
+            _ => prompt::parse_prompt_for_class(prompt, CLASS_NAMES[class]),
+        };
+        let mut rng = Stream::new(image_seed, PROCEDURAL_VERSION, 0);
+        let painted = procedural::paint_from(source.object.clone(), source.pose, &style, &mut rng, size).to_image();
+        match self.conditioning.strength() {
+            Some(strength) if strength < 1.0 && source.image.width == painted.width && source.image.height == painted.height => {
+                let keep = 1.0 - strength as f32;
+                let pixels = painted.pixels.iter().zip(&source.image.pixels).map(|(&p, &s)| (p as f32 * strength as f32 + s as f32 * keep).round().clamp(0.0, 255.0) as u8).collect();
+                RgbImage { pixels, ..painted }
+            }
+            _ => painted,
+        }
     }
 
     /// One image for `class` (index into CLASS_NAMES) from `prompt` with `image_seed`; pure function.
@@ -378,7 +550,7 @@ fn previous_rows(path: &Path) -> HashMap<String, ManifestRow> {
 fn plan_row(gen: &dyn Generator, seed: u64, set: &str, classes: &[usize], index: u64) -> Result<ManifestRow> {
     let label = (index % classes.len() as u64) as u32;
     let class_name = CLASS_NAMES[classes[label as usize]].to_string();
-    let (template_id, prompt) = gen.templates().prompt_for(seed, set, index, &class_name);
+    let (template_id, prompt) = gen.prompt_for(seed, set, index, &class_name);
     Ok(ManifestRow {
         path: format!("images/{class_name}/{index:06}.png"),
         label,
@@ -389,6 +561,7 @@ fn plan_row(gen: &dyn Generator, seed: u64, set: &str, classes: &[usize], index:
         generator: gen.id(),
         sha256: String::new(),
         diffusion: gen.diffusion_columns(index)?,
+        conditioning: gen.conditioning_columns(index, classes.len()),
     })
 }
 
@@ -432,8 +605,8 @@ mod tests {
         generate_set_with(gen, seed, set, classes, count, size, dir, progress, &SetOptions::default())
     }
 
-    const CLIP: ProceduralGenerator = ProceduralGenerator { templates: TemplateSet::ClipImagenet80 };
-    const PHOTO_OF: ProceduralGenerator = ProceduralGenerator { templates: TemplateSet::PhotoOf };
+    const CLIP: ProceduralGenerator = ProceduralGenerator::text(TemplateSet::ClipImagenet80);
+    const PHOTO_OF: ProceduralGenerator = ProceduralGenerator::text(TemplateSet::PhotoOf);
 
     /// Prompts covering every medium and degradation the parser knows.
     const PROMPTS: [&str; 24] = [
@@ -617,6 +790,139 @@ mod tests {
         let bar = indicatif::ProgressBar::hidden();
         assert!(generate_set(&CLIP, 1, "g", &[], 3, 32, dir.path(), &bar).is_err());
         assert!(generate_set(&CLIP, 1, "g", &[12], 3, 32, dir.path(), &bar).is_err());
+    }
+
+    const ALL: [usize; 10] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+
+    fn conditioned(conditioning: Conditioning) -> ProceduralGenerator {
+        let source = RealSource { domain: "train".into(), style: DomainStyle::Photo, count: 60, seed: 3 };
+        ProceduralGenerator::new(TemplateSet::ClipImagenet80, conditioning, Some(source)).unwrap()
+    }
+
+    fn image_gen() -> ProceduralGenerator {
+        conditioned(Conditioning::Image { source: "train".into() })
+    }
+
+    fn img2img(strength: f64) -> ProceduralGenerator {
+        conditioned(Conditioning::TextImage { source: "train".into(), strength })
+    }
+
+    fn source_scene(index: u64) -> crate::data::procedural::DomainScene {
+        crate::data::procedural::domain_scene(3, "train", DomainStyle::Photo, &ALL, index, 32)
+    }
+
+    fn grey(image: &RgbImage) -> Vec<f64> {
+        image.pixels.chunks(3).map(|p| p.iter().map(|&v| v as f64).sum::<f64>() / 3.0).collect()
+    }
+
+    /// Correlation of two images' edge maps (central-difference gradient magnitude): high when
+    /// the same silhouette sits in the same place, whatever the colours and backgrounds.
+    fn edge_correlation(a: &RgbImage, b: &RgbImage) -> f64 {
+        let n = a.width as usize;
+        let edges = |g: Vec<f64>| -> Vec<f64> {
+            let mut out = Vec::new();
+            for y in 1..n - 1 {
+                for x in 1..n - 1 {
+                    let dx = g[y * n + x + 1] - g[y * n + x - 1];
+                    let dy = g[(y + 1) * n + x] - g[(y - 1) * n + x];
+                    out.push((dx * dx + dy * dy).sqrt());
+                }
+            }
+            out
+        };
+        let (ea, eb) = (edges(grey(a)), edges(grey(b)));
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        let (ma, mb) = (mean(&ea), mean(&eb));
+        let cov: f64 = ea.iter().zip(&eb).map(|(x, y)| (x - ma) * (y - mb)).sum();
+        let var = |v: &[f64], m: f64| v.iter().map(|x| (x - m).powi(2)).sum::<f64>();
+        cov / (var(&ea, ma) * var(&eb, mb)).sqrt().max(1e-9)
+    }
+
+    fn mean_abs_difference(a: &RgbImage, b: &RgbImage) -> f64 {
+        a.pixels.iter().zip(&b.pixels).map(|(&x, &y)| (x as f64 - y as f64).abs()).sum::<f64>() / a.pixels.len() as f64
+    }
+
+    /// Generated image `index` of a conditioned set: its planned row and its pixels.
+    fn conditioned_image(gen: &ProceduralGenerator, index: u64) -> (ManifestRow, RgbImage) {
+        let row = plan_row(gen, 3, "gen", &ALL, index).unwrap();
+        let image = Generator::render(gen, &[&row], &ALL, 32).unwrap().remove(0);
+        (row, image)
+    }
+
+    #[test]
+    fn image_conditioning_keeps_class_shape_and_pose_and_changes_the_look() {
+        let gen = image_gen();
+        let (mut own, mut other, mut text, mut generated_rough, mut real_rough) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        for i in 0..30u64 {
+            let (row, image) = conditioned_image(&gen, i);
+            let source = source_scene(i);
+            assert_eq!((row.label, source.label), (source.object.class as u32, (i % 10) as u32), "the class is the source's");
+            assert_eq!((row.prompt.as_str(), row.template_id), ("", 0), "image conditioning reads no prompt");
+            assert_eq!(row.conditioning.as_ref().map(|c| (c.conditioning.as_str(), c.strength, c.source_image.as_str())), Some(("image", None, format!("domain/train/{i}").as_str())));
+            assert_eq!(image, conditioned_image(&gen, i).1, "deterministic");
+            assert!(mean_abs_difference(&image, &source.image) > 20.0, "image {i} keeps the source's look");
+            own += edge_correlation(&image, &source.image);
+            other += edge_correlation(&image, &source_scene(i + 10).image);
+            let unconditioned = CLIP.render(row.label as usize, "a photo of a thing.", row.seed, 32);
+            text += edge_correlation(&unconditioned, &source.image);
+            generated_rough += roughness(&image);
+            real_rough += roughness(&source.image);
+        }
+        // Same silhouette in the same place: the edges line up with the source's, not with
+        // another image of the same class, nor does a text-only image of the class.
+        assert!(own > 2.0 * other.max(text), "edge correlation with the source {own:.2}, another source {other:.2}, text-only {text:.2}");
+        assert!(generated_rough < real_rough * 0.8, "the generator's own finish: roughness {generated_rough:.0} vs the source photos' {real_rough:.0}");
+    }
+
+    #[test]
+    fn strength_moves_img2img_away_from_its_source() {
+        let strengths = [0.25, 0.5, 0.75, 1.0];
+        let mut distance = [0.0f64; 4];
+        for i in 0..20u64 {
+            let source = source_scene(i);
+            for (k, &s) in strengths.iter().enumerate() {
+                let (row, image) = conditioned_image(&img2img(s), i);
+                assert_eq!(row.conditioning.as_ref().and_then(|c| c.strength), Some(s));
+                assert_eq!(image, conditioned_image(&img2img(s), i).1, "deterministic");
+                distance[k] += mean_abs_difference(&image, &source.image);
+            }
+            // Strength 1 keeps none of the source's pixels: it is the prompt painted over the
+            // source's object and pose, which still line up with the source's edges.
+            let (row, full) = conditioned_image(&img2img(1.0), i);
+            assert_eq!(full, img2img(1.0).render_from(&source, &row.prompt, row.seed, 32));
+            assert_ne!(full, conditioned_image(&img2img(0.5), i).1);
+        }
+        assert!(distance.windows(2).all(|w| w[0] < w[1]), "distance to the source must grow with strength: {distance:?}");
+        assert!(distance[0] > 0.0);
+    }
+
+    #[test]
+    fn sets_larger_than_their_source_reuse_its_images_and_keep_labels() {
+        // 60 source images (6 rounds of 10 classes): image 60 + k redraws source image k.
+        let gen = image_gen();
+        let source = gen.source.clone().unwrap();
+        assert_eq!((source.index_for(7, 10), source.index_for(67, 10)), (7, 7));
+        let odd = RealSource { count: 65, ..source };
+        assert_eq!(odd.index_for(63, 10), 3, "wrapped to whole class rounds, so the label stays index % classes");
+        let (row, _) = conditioned_image(&gen, 67);
+        assert_eq!(row.conditioning.unwrap().source_image, "domain/train/7");
+        assert!(ProceduralGenerator::new(TemplateSet::PhotoOf, Conditioning::Image { source: "val".into() }, gen.source.clone()).is_err(), "the source must be the named domain");
+    }
+
+    #[test]
+    fn ids_and_keys_name_the_conditioning() {
+        assert_eq!(CLIP.key(), serde_json::json!("procedural-v1/clip-imagenet-80"), "text keys are what they were before conditioning");
+        assert_eq!(image_gen().id(), "procedural-v1/image");
+        assert_eq!(img2img(0.5).id(), "procedural-v1/clip-imagenet-80/text+image");
+        let keys = [CLIP.key(), image_gen().key(), img2img(0.5).key(), img2img(0.75).key()];
+        for (i, a) in keys.iter().enumerate() {
+            for b in &keys[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        let mut bigger = img2img(0.5);
+        bigger.source.as_mut().unwrap().count = 70;
+        assert_ne!(bigger.key(), img2img(0.5).key(), "the source's size changes which images are redrawn");
     }
 
     /// Writes a contact sheet of generated images (rows: classes, columns: prompts) to /tmp:

@@ -19,7 +19,7 @@ pub const BOOTSTRAP_SEED: u64 = 0;
 use crate::csvfmt::{self, fixed, line_fields, value_and_interval};
 use crate::metrics::{self, Interval, LinearFit, Transform};
 use crate::robustness::fit::{BaselineFit, Score};
-use crate::record::{Protocol, Provenance, Role, RunRecord, SweepPoint};
+use crate::record::{Protocol, Provenance, Role, RunRecord, SweepPoint, TrainSummary};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 
@@ -91,6 +91,8 @@ pub struct LeaderboardRow {
     pub provenance: Provenance,
     /// The sweep value of the classifier's regime, when a `[[sweeps]]` entry derived it.
     pub sweep: Option<SweepPoint>,
+    /// How it was trained (its ID record's `train`): what the paper report groups regimes by.
+    pub train: TrainSummary,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -304,6 +306,7 @@ fn leaderboard_row(
         gen_degradation,
         provenance: representative.provenance.clone(),
         sweep: representative.sweep.clone(),
+        train: representative.train.clone(),
     }
 }
 
@@ -413,7 +416,7 @@ fn rows_to_csv(rows: &[LeaderboardRow], protocol: &Protocol) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{DomainRole, TrainSummary, RECORD_SCHEMA};
+    use crate::record::{DomainRole, RECORD_SCHEMA};
 
     fn protocol() -> Protocol {
         Protocol {
@@ -449,7 +452,7 @@ mod tests {
             per_class_correct: vec![correct / 2, correct - correct / 2],
             protocol: protocol(),
             scoring: None,
-            train: TrainSummary { arch: "mlp".into(), parameters: 10, train_images: Some(100), epochs: Some(1), final_loss: Some(0.5) },
+            train: TrainSummary { arch: "mlp".into(), parameters: 10, train_images: Some(100), epochs: Some(1), final_loss: Some(0.5), sources: None, augment: None, generated_fraction: None },
             provenance: Provenance {
                 harness_version: "0.1.0".into(),
                 git_revision: "abc".into(),
@@ -509,7 +512,7 @@ mod tests {
             let mut r = record(Role::Compared, "outside", 0, domain, correct);
             r.protocol = p.clone();
             r.regime = "external".into();
-            r.train = TrainSummary { arch: "resnet50".into(), parameters: 1, train_images: None, epochs: None, final_loss: None };
+            r.train = TrainSummary { arch: "resnet50".into(), parameters: 1, train_images: None, epochs: None, final_loss: None, sources: None, augment: None, generated_fraction: None };
             if domain == "val-sub" {
                 r.domain_role = DomainRole::Id;
             }

@@ -6,6 +6,7 @@
 
 mod leaderboard;
 mod markdown;
+pub mod paper;
 pub mod plot;
 mod records;
 pub mod summary;

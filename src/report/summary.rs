@@ -81,33 +81,58 @@ pub fn summarize(lb: &Leaderboard) -> Vec<SummaryRow> {
     let groups = seed_groups(lb);
     let mut out = Vec::new();
     for ((model, regime), rows) in &groups {
-        let per_seed = |rows: &[&LeaderboardRow]| -> Vec<(u64, Vec<(String, Option<f64>)>)> { rows.iter().map(|r| (r.seed, metric_values(lb, r))).collect() };
-        let reference = groups.get(&(model.clone(), REFERENCE_REGIME.to_string())).filter(|_| regime != REFERENCE_REGIME).map(|r| per_seed(r));
-        let values_by_seed = per_seed(rows);
+        let values_by_seed = per_seed(lb, rows);
         let Some((_, first)) = values_by_seed.first() else { continue };
+        let gains = (regime != REFERENCE_REGIME).then(|| groups.get(&(model.clone(), REFERENCE_REGIME.to_string())).map(|r| paired_gains(&values_by_seed, &per_seed(lb, r))));
         for (m, (metric, _)) in first.iter().enumerate() {
             let values: Vec<f64> = values_by_seed.iter().filter_map(|(_, v)| v[m].1).collect();
-            let gain = reference.as_ref().and_then(|reference| {
-                let differences: Vec<f64> = values_by_seed
-                    .iter()
-                    .filter_map(|(seed, v)| {
-                        let (_, base) = reference.iter().find(|(s, _)| s == seed)?;
-                        Some(metrics::gain_over(base[m].1?, v[m].1?))
-                    })
-                    .collect();
-                let s = metrics::spread(&differences)?;
-                Some(Gain { pairs: s.n, mean: s.mean, interval: metrics::paired_t_interval(&differences) })
-            });
             out.push(SummaryRow {
                 model: model.clone(),
                 regime: regime.clone(),
                 metric: metric.clone(),
                 spread: metrics::spread(&values),
-                gain,
+                gain: gains.as_ref().and_then(|g| g.as_ref()).and_then(|g| g[m]),
             });
         }
     }
     out
+}
+
+/// Each metric of `regime` (model `model`) against `reference` of the same model, paired over
+/// the seeds both have: `(metric, gain)` in leaderboard column order, the gain `None` where no
+/// seed pairs up. Empty when either regime has no entry rows.
+pub fn gains_between(lb: &Leaderboard, model: &str, regime: &str, reference: &str) -> Vec<(String, Option<Gain>)> {
+    let groups = seed_groups(lb);
+    let (Some(rows), Some(base)) = (groups.get(&(model.to_string(), regime.to_string())), groups.get(&(model.to_string(), reference.to_string()))) else {
+        return Vec::new();
+    };
+    let values = per_seed(lb, rows);
+    let names: Vec<String> = values.first().map(|(_, v)| v.iter().map(|(m, _)| m.clone()).collect()).unwrap_or_default();
+    names.into_iter().zip(paired_gains(&values, &per_seed(lb, base))).collect()
+}
+
+type SeedValues = Vec<(u64, Vec<(String, Option<f64>)>)>;
+
+fn per_seed(lb: &Leaderboard, rows: &[&LeaderboardRow]) -> SeedValues {
+    rows.iter().map(|r| (r.seed, metric_values(lb, r))).collect()
+}
+
+/// Per metric: the mean of (value − reference) over the seeds both have, with its paired-t interval.
+fn paired_gains(values: &SeedValues, reference: &SeedValues) -> Vec<Option<Gain>> {
+    let metrics = values.first().map_or(0, |(_, v)| v.len());
+    (0..metrics)
+        .map(|m| {
+            let differences: Vec<f64> = values
+                .iter()
+                .filter_map(|(seed, v)| {
+                    let (_, base) = reference.iter().find(|(s, _)| s == seed)?;
+                    Some(metrics::gain_over(base[m].1?, v[m].1?))
+                })
+                .collect();
+            let s = metrics::spread(&differences)?;
+            Some(Gain { pairs: s.n, mean: s.mean, interval: metrics::paired_t_interval(&differences) })
+        })
+        .collect()
 }
 
 /// `summary.csv`: [`SUMMARY_HEADER`], 2 decimals, empty where a value is undefined (a standard

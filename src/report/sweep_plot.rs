@@ -174,10 +174,19 @@ pub fn figure(lb: &Leaderboard, series: &SweepSeries<'_>) -> Figure {
     Figure { width: WIDTH, height: HEIGHT, items }
 }
 
+/// The file name (without folder) of a series' SVG figure.
+pub fn file_name(series: &SweepSeries<'_>) -> String {
+    format!("{}.svg", stem(series))
+}
+
+fn stem(series: &SweepSeries<'_>) -> String {
+    format!("sweep-{}-{}-{}", series.sweep, series.model, series.base_regime)
+}
+
 /// `plots/sweep-<sweep>-<model>-<base regime>.svg|png` for every series.
 pub fn write_sweep_plots(plots: &std::path::Path, lb: &Leaderboard) -> anyhow::Result<()> {
     for series in sweep_series(lb) {
-        let stem = format!("sweep-{}-{}-{}", series.sweep, series.model, series.base_regime);
+        let stem = stem(&series);
         // Built from record values, which anyone can edit.
         let stem = crate::fsutil::checked_name(&stem, "sweep plot name from the records")?;
         let fig = figure(lb, &series);

@@ -5,14 +5,14 @@
 //! module turns one into the other, so defaults (the preset's sampling values, the epochs of a
 //! testbed member, the quick profile) are written down once, here.
 
-use super::{DomainSpec, GeneratedSpec, GeneratedUse, GeneratorKind, GeneratorSpec, ModelSpec, RegimeSpec, Split, SuiteFile, TrainingSpec};
+use super::{ConditioningKind, DomainSpec, GeneratedSpec, GeneratedUse, GeneratorKind, GeneratorSpec, ModelSpec, RegimeSpec, Split, SuiteFile, TrainingSpec};
 use crate::data::image::Preprocess;
 use crate::data::imageset::Layout;
 use crate::fetch::lock::Expect;
 use std::path::{Path, PathBuf};
 use crate::data::procedural::{DomainStyle, CLASS_NAMES};
 use crate::generate::sd::preset::{DTypeChoice, Preset, SdConfig};
-use crate::generate::TemplateSet;
+use crate::generate::{Conditioning, TemplateSet};
 use crate::metrics::Transform;
 use crate::data::imageset::Vocabulary;
 use crate::eval::ScoringRule;
@@ -106,12 +106,24 @@ pub struct GeneratorConfig {
     pub name: String,
     pub templates: TemplateSet,
     pub backend: GeneratorBackend,
+    /// Text, image or text + image (RQ2); a Stable Diffusion generator's text + image is its img2img.
+    pub conditioning: Conditioning,
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum GeneratorBackend {
     Procedural,
     StableDiffusion(SdConfig),
+}
+
+impl GeneratorBackend {
+    /// The suite's `kind` spelling.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            GeneratorBackend::Procedural => "procedural",
+            GeneratorBackend::StableDiffusion(_) => "stable-diffusion",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -372,14 +384,21 @@ fn resolve_generator(g: &GeneratorSpec) -> GeneratorConfig {
                 size: opt(&g.size).unwrap_or(size),
                 dtype: opt(&g.dtype).unwrap_or(DTypeChoice::Auto),
                 batch_size: opt(&g.batch_size).unwrap_or(1),
-                img2img: match (opt(&g.img2img_source), opt(&g.img2img_strength)) {
+                img2img: match (opt(&g.source), opt(&g.strength)) {
                     (Some(source), Some(strength)) => Some((source, strength)),
                     _ => None,
                 },
             })
         }
     };
-    GeneratorConfig { name: text(&g.name), templates: g.templates, backend }
+    // The validator saw that image conditioning has a source and text + image a strength too.
+    let conditioning = match (g.conditioning_kind(), opt(&g.source), opt(&g.strength)) {
+        (ConditioningKind::Image, Some(source), _) => Conditioning::Image { source },
+        (ConditioningKind::TextImage, Some(source), Some(strength)) => Conditioning::TextImage { source, strength },
+        _ => Conditioning::Text,
+    };
+    // Only image conditioning goes without templates, and it reads no prompt.
+    GeneratorConfig { name: text(&g.name), templates: opt(&g.templates).unwrap_or(TemplateSet::PhotoOf), backend, conditioning }
 }
 
 fn resolve_training(t: &TrainingSpec) -> Training {

@@ -1,7 +1,7 @@
 //! Validation of a parsed suite file, section by section: references between sections, value
 //! ranges, and keys that would be silently ignored. Every error names the file, position and key.
 
-use super::{DomainSpec, GeneratedUse, GeneratorKind, GeneratorSpec, ModelSpec, Split, SuiteFile, TrainingSpec};
+use super::{ConditioningKind, DomainSpec, GeneratedUse, GeneratorKind, GeneratorSpec, ModelSpec, Split, SuiteFile, TrainingSpec};
 use crate::data::image::Preprocess;
 use crate::data::imageset::Layout;
 use crate::config_error::{error_at, ConfigError};
@@ -100,6 +100,15 @@ impl SuiteValidator<'_> {
             self.positive(&g.size, "generated.size")?;
             self.at_most(&g.size, MAX_SET_IMAGES, "generated.size", "images")?;
             self.reference(&g.generator, &names.generators, "generated.generator", "[[generators]]")?;
+            let source = s.generators.iter().find(|x| x.name.get_ref() == g.generator.get_ref()).and_then(|x| x.source.as_ref());
+            let source_split = source.and_then(|src| s.domains.iter().find(|d| d.name.get_ref() == src.get_ref())).map(|d| d.split);
+            if let (GeneratedUse::Train, Some(src), Some(split)) = (g.usage, source, source_split) {
+                if split != Split::Train {
+                    return Err(self.err(&g.generator, "generated.generator", format!(
+                        "generator `{}` starts from domain `{}`, which is not a training domain: a training set made from it would carry evaluation images into training; give the generator a source with split = \"train\"",
+                        g.generator.get_ref(), src.get_ref())));
+                }
+            }
         }
         Ok(())
     }
@@ -513,8 +522,9 @@ impl SuiteValidator<'_> {
     }
 
     fn check_generator(&self, g: &GeneratorSpec, domains: &BTreeSet<&str>) -> Result<(), ConfigError> {
+        self.check_conditioning(g, domains)?;
         if g.kind == GeneratorKind::Procedural {
-            let sd_keys: [(&str, Option<std::ops::Range<usize>>); 10] = [
+            let sd_keys: [(&str, Option<std::ops::Range<usize>>); 8] = [
                 ("preset", g.preset.as_ref().map(|v| v.span())),
                 ("weights", g.weights.as_ref().map(|v| v.span())),
                 ("scheduler", g.scheduler.as_ref().map(|v| v.span())),
@@ -523,8 +533,6 @@ impl SuiteValidator<'_> {
                 ("size", g.size.as_ref().map(|v| v.span())),
                 ("dtype", g.dtype.as_ref().map(|v| v.span())),
                 ("batch_size", g.batch_size.as_ref().map(|v| v.span())),
-                ("img2img_source", g.img2img_source.as_ref().map(|v| v.span())),
-                ("img2img_strength", g.img2img_strength.as_ref().map(|v| v.span())),
             ];
             if let Some((key, Some(span))) = sd_keys.into_iter().find(|(_, s)| s.is_some()) {
                 return Err(error_at(self.path, self.text, span, format!("generators.{key}"), format!("`{key}` applies to kind = \"stable-diffusion\" only; remove it or change the kind")));
@@ -550,19 +558,59 @@ impl SuiteValidator<'_> {
                 return Err(self.err(v, "generators.size", "must be a multiple of 8 between 8 and 2048 pixels"));
             }
         }
-        match (&g.img2img_source, &g.img2img_strength) {
-            (Some(src), Some(strength)) => {
-                if !domains.contains(src.get_ref().as_str()) {
-                    return Err(self.err(src, "generators.img2img_source", format!("`{}` is not a procedural domain; defined: {}", src.get_ref(), list(domains.iter().copied()))));
-                }
-                let v = *strength.get_ref();
+        Ok(())
+    }
+
+    /// `conditioning`, `source` and `strength` (RQ2) agree with each other and the domains.
+    fn check_conditioning(&self, g: &GeneratorSpec, domains: &BTreeSet<&str>) -> Result<(), ConfigError> {
+        let kind = g.conditioning_kind();
+        match (kind, &g.templates) {
+            (ConditioningKind::Image, Some(t)) => {
+                return Err(self.err(t, "generators.templates", "image conditioning reads no prompt, so it has no templates; remove `templates` (or use conditioning = \"text+image\")"))
+            }
+            (ConditioningKind::Text | ConditioningKind::TextImage, None) => {
+                return Err(self.err(&g.name, "generators.templates", "missing `templates`: \"clip-imagenet-80\" (one of the 80 CLIP ImageNet templates per image) or \"photo-of\""))
+            }
+            _ => {}
+        }
+        match (kind, &g.source, &g.strength) {
+            (ConditioningKind::Text, Some(src), _) => {
+                return Err(self.err(src, "generators.source", "text conditioning starts from no real image; remove `source` or set conditioning = \"image\" or \"text+image\""))
+            }
+            (ConditioningKind::Text, None, Some(st)) | (ConditioningKind::Image, _, Some(st)) => {
+                return Err(self.err(st, "generators.strength", "`strength` applies to conditioning = \"text+image\" only (image conditioning keeps none of the source's pixels); remove it"))
+            }
+            (ConditioningKind::Image | ConditioningKind::TextImage, None, _) => {
+                let example = "e.g. source = \"train\"";
+                return Err(match (&g.conditioning, &g.strength) {
+                    (Some(c), _) => self.err(c, "generators.source", format!("{} conditioning needs a real domain to start from, {example}", kind_name(kind))),
+                    (None, Some(st)) => self.err(st, "generators.source", format!("img2img needs a source domain too, {example}")),
+                    (None, None) => unreachable!("inferred text+image has a source or a strength"),
+                });
+            }
+            (ConditioningKind::TextImage, Some(src), None) => {
+                let message = "text+image conditioning needs a strength in (0, 1] too, e.g. strength = 0.5";
+                return Err(match &g.conditioning {
+                    Some(c) => self.err(c, "generators.strength", message),
+                    None => self.err(src, "generators.strength", message),
+                });
+            }
+            (ConditioningKind::TextImage, Some(_), Some(st)) => {
+                let v = *st.get_ref();
                 if !(v > 0.0 && v <= 1.0) {
-                    return Err(self.err(strength, "generators.img2img_strength", "must be in (0, 1]"));
+                    return Err(self.err(st, "generators.strength", "must be in (0, 1]: the share of the picture the prompt repaints (1 = none of the source's pixels survive)"));
                 }
             }
-            (Some(src), None) => return Err(self.err(src, "generators.img2img_strength", "img2img needs a strength too, e.g. img2img_strength = 0.75")),
-            (None, Some(strength)) => return Err(self.err(strength, "generators.img2img_source", "img2img needs a source domain too, e.g. img2img_source = \"train\"")),
-            (None, None) => {}
+            (ConditioningKind::Text, None, None) => {}
+            (ConditioningKind::Image, Some(_), None) => {}
+        }
+        if let Some(src) = &g.source {
+            if !domains.contains(src.get_ref().as_str()) {
+                return Err(self.err(src, "generators.source", format!("`{}` is not a procedural domain; defined: {}", src.get_ref(), list(domains.iter().copied()))));
+            }
+        }
+        if let (GeneratorKind::StableDiffusion, ConditioningKind::Image, Some(c)) = (g.kind, kind, &g.conditioning) {
+            return Err(self.err(c, "generators.conditioning", "image variations need Stable Diffusion's CLIP image encoder, which shiftbench does not run; use conditioning = \"text+image\" (img2img) or kind = \"procedural\""));
         }
         Ok(())
     }
@@ -698,5 +746,13 @@ pub(super) fn list<'a>(names: impl Iterator<Item = &'a str>) -> String {
         "none".into()
     } else {
         v.join(", ")
+    }
+}
+
+fn kind_name(kind: ConditioningKind) -> &'static str {
+    match kind {
+        ConditioningKind::Text => "text",
+        ConditioningKind::Image => "image",
+        ConditioningKind::TextImage => "text+image",
     }
 }

@@ -81,12 +81,31 @@ pub fn class_index(name: &str) -> Option<usize> {
 ///
 /// Panics if `classes` is empty or holds an index outside `CLASS_NAMES`; check with [`validate`].
 pub fn render_domain_image(seed: u64, domain: &str, style: DomainStyle, classes: &[usize], index: u64, size: u32) -> (u32, RgbImage) {
+    let scene = domain_scene(seed, domain, style, classes, index, size);
+    (scene.label, scene.image)
+}
+
+/// Image `index` of a procedural domain with the world's own parameters behind it: what an
+/// image-conditioned generator may take from a real image (class, object geometry, pose) and
+/// the image itself.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DomainScene {
+    pub label: u32,
+    /// The sampled object: class, parts and natural palette, before the domain's colour jitter.
+    pub object: objects::Object,
+    /// Where the domain's painter put the object.
+    pub pose: paint::Pose,
+    pub image: RgbImage,
+}
+
+/// [`render_domain_image`] with its [`DomainScene`]; same bytes, same panics.
+pub fn domain_scene(seed: u64, domain: &str, style: DomainStyle, classes: &[usize], index: u64, size: u32) -> DomainScene {
     assert!(!classes.is_empty(), "render_domain_image needs at least one class");
     let label = (index % classes.len() as u64) as u32;
     let mut rng = Stream::new(seed, &format!("domain/{domain}"), index);
     let object = objects::sample(classes[label as usize], &mut rng);
-    let canvas = styles::paint(style, &object, &mut rng, size);
-    (label, canvas.to_image())
+    let (canvas, pose) = styles::paint_posed(style, &object, &mut rng, size);
+    DomainScene { label, object, pose, image: canvas.to_image() }
 }
 
 /// The first `count` images of a domain, rendered in parallel with rayon (deterministic: result

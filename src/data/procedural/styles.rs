@@ -11,6 +11,12 @@ use std::f32::consts::{FRAC_PI_2, PI, TAU};
 
 /// Renders one object in the given domain style on a `size`×`size` canvas.
 pub fn paint(style: DomainStyle, object: &Object, rng: &mut Stream, size: u32) -> Canvas {
+    paint_posed(style, object, rng, size).0
+}
+
+/// [`paint`], also returning where the painter put the object: image-conditioned generation
+/// re-renders a real image's object in the pose the domain drew for it.
+pub fn paint_posed(style: DomainStyle, object: &Object, rng: &mut Stream, size: u32) -> (Canvas, Pose) {
     match style {
         DomainStyle::Photo => photo(object, rng, size, &PHOTO),
         DomainStyle::V2 => photo(object, rng, size, &V2),
@@ -66,7 +72,7 @@ const V2: PhotoRanges = PhotoRanges {
     defocus: 0,
 };
 
-fn photo(object: &Object, rng: &mut Stream, size: u32, r: &PhotoRanges) -> Canvas {
+fn photo(object: &Object, rng: &mut Stream, size: u32, r: &PhotoRanges) -> (Canvas, Pose) {
     let n = size as usize;
     let half = size as f32 * 0.5;
     let mut canvas = Canvas::new(n, n, [0.0; 3]);
@@ -89,7 +95,7 @@ fn photo(object: &Object, rng: &mut Stream, size: u32, r: &PhotoRanges) -> Canva
     let wb = [1.0 + sym(rng, r.white_balance), 1.0, 1.0 + sym(rng, r.white_balance)];
     expose(&mut canvas, wb, uf(rng, r.exposure.0, r.exposure.1));
     add_grain(&mut canvas, rng.next_u64(), uf(rng, r.grain.0, r.grain.1), false);
-    canvas
+    (canvas, pose)
 }
 
 /// Muted textured ground, an optional horizon, and a few blurry out-of-focus things.
@@ -189,7 +195,7 @@ fn paint_material(canvas: &mut Canvas, object: &Object, pose: &Pose, palette: &P
 }
 
 /// Pencil on paper: several jittered passes over every outline, no fill.
-fn sketch(object: &Object, rng: &mut Stream, size: u32) -> Canvas {
+fn sketch(object: &Object, rng: &mut Stream, size: u32) -> (Canvas, Pose) {
     let n = size as usize;
     let unit = px_unit(size);
     let half = size as f32 * 0.5;
@@ -220,7 +226,7 @@ fn sketch(object: &Object, rng: &mut Stream, size: u32) -> Canvas {
         }
     }
     add_grain(&mut canvas, rng.next_u64(), 0.01, true);
-    canvas
+    (canvas, pose)
 }
 
 /// A hand-drawn version of a part's outline: wobbly, shifted, and overshooting its start when
@@ -236,7 +242,7 @@ fn pencil_line(part: &Part, xf: &Affine, rng: &mut Stream, shift: Pt, jitter: f3
 }
 
 /// Renditions: cartoons, paintings, pop art and ink wash, one chosen per image.
-fn rendition(object: &Object, rng: &mut Stream, size: u32) -> Canvas {
+fn rendition(object: &Object, rng: &mut Stream, size: u32) -> (Canvas, Pose) {
     match rng.below(4) {
         0 => cartoon(object, rng, size),
         1 => painting(object, rng, size),
@@ -258,7 +264,7 @@ fn rendition_pose(rng: &mut Stream, size: u32, rotation: f32) -> Pose {
 }
 
 /// Flat saturated fills of arbitrary hue with heavy black outlines on a pastel gradient.
-fn cartoon(object: &Object, rng: &mut Stream, size: u32) -> Canvas {
+fn cartoon(object: &Object, rng: &mut Stream, size: u32) -> (Canvas, Pose) {
     let n = size as usize;
     let unit = px_unit(size);
     let (top, bottom) = (pastel(rng), pastel(rng));
@@ -281,7 +287,7 @@ fn cartoon(object: &Object, rng: &mut Stream, size: u32) -> Canvas {
         let (line, closed) = outline_px(part, &xf, 4.0 * unit);
         draw_polyline(&mut canvas, &line, closed, width, ink, 1.0);
     }
-    canvas
+    (canvas, pose)
 }
 
 fn pastel(rng: &mut Stream) -> Rgb {
@@ -289,7 +295,7 @@ fn pastel(rng: &mut Stream) -> Rgb {
 }
 
 /// Oil-paint look: every surface is streaked along one brush direction, no outlines, soft edges.
-fn painting(object: &Object, rng: &mut Stream, size: u32) -> Canvas {
+fn painting(object: &Object, rng: &mut Stream, size: u32) -> (Canvas, Pose) {
     let n = size as usize;
     let brush = Brush::sample(rng, size);
     let colours = [muted_bright(rng), muted_bright(rng), muted_bright(rng)];
@@ -314,7 +320,7 @@ fn painting(object: &Object, rng: &mut Stream, size: u32) -> Canvas {
         fill_part(&mut canvas, part, &xf, 0.8 * px_unit(size), |x, y| (scale_rgb(c, brush.streak(x, y)), 0.92));
     }
     canvas.soften((px_unit(size).round() as usize).max(1), 0.45);
-    canvas
+    (canvas, pose)
 }
 
 /// `colour` with its value pushed away from `ground` until their lumas differ by `min_diff`
@@ -362,7 +368,7 @@ impl Brush {
 }
 
 /// Pop art: neon colours on unnatural parts, halftone dots, thick coloured outlines.
-fn pop_art(object: &Object, rng: &mut Stream, size: u32) -> Canvas {
+fn pop_art(object: &Object, rng: &mut Stream, size: u32) -> (Canvas, Pose) {
     let n = size as usize;
     let unit = px_unit(size);
     const NEON: [Rgb; 7] =
@@ -394,7 +400,7 @@ fn pop_art(object: &Object, rng: &mut Stream, size: u32) -> Canvas {
         let (line, closed) = outline_px(part, &xf, 4.0 * unit);
         draw_polyline(&mut canvas, &line, closed, width, outline, 1.0);
     }
-    canvas
+    (canvas, pose)
 }
 
 /// A rotated grid of round dots; `dot` gives the ink coverage at a pixel for a dot radius that
@@ -416,7 +422,7 @@ impl Halftone {
 }
 
 /// Ink wash: translucent blotchy washes of one ink on rice paper, thin dark contours.
-fn ink_wash(object: &Object, rng: &mut Stream, size: u32) -> Canvas {
+fn ink_wash(object: &Object, rng: &mut Stream, size: u32) -> (Canvas, Pose) {
     let n = size as usize;
     let unit = px_unit(size);
     let v = uf(rng, 0.9, 0.98);
@@ -444,11 +450,11 @@ fn ink_wash(object: &Object, rng: &mut Stream, size: u32) -> Canvas {
         let (line, closed) = outline_px(part, &xf, 3.0 * unit);
         draw_polyline(&mut canvas, &line, closed, 0.7 * unit, ink(0.12), 0.8);
     }
-    canvas
+    (canvas, pose)
 }
 
 /// ObjectNet-like: odd orientation and viewpoint, occluded, on a household surface, dim light.
-fn objectnet(object: &Object, rng: &mut Stream, size: u32) -> Canvas {
+fn objectnet(object: &Object, rng: &mut Stream, size: u32) -> (Canvas, Pose) {
     let n = size as usize;
     let half = size as f32 * 0.5;
     let mut canvas = Canvas::new(n, n, [0.0; 3]);
@@ -477,7 +483,7 @@ fn objectnet(object: &Object, rng: &mut Stream, size: u32) -> Canvas {
     let cast = sym(rng, 0.12);
     expose(&mut canvas, [1.0 + cast, 1.0, 1.0 - cast], uf(rng, 0.7, 1.0));
     add_grain(&mut canvas, rng.next_u64(), uf(rng, 0.02, 0.05), false);
-    canvas
+    (canvas, pose)
 }
 
 /// Table cloths, tiles, wood, carpet or a wall meeting a floor.

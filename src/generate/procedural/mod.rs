@@ -24,15 +24,31 @@ struct Item {
 
 /// Paints `first` (and, for "many", more of its class) the way `style` asks.
 pub fn paint(first: Object, style: &PromptStyle, rng: &mut Stream, size: u32) -> Canvas {
-    let medium = match style.medium {
+    let medium = concrete_medium(style, rng);
+    let scene = layout(first, style, rng, size);
+    paint_scene(&scene, medium, style, rng, size)
+}
+
+/// Paints a real image's `object` where its domain put it (`pose`), the way `style` asks: the
+/// source fixes the composition, so framing words (small, large, many, cropped, close-up, the
+/// proportions of "weird") change nothing, as an img2img source fixes the layout.
+pub fn paint_from(object: Object, pose: Pose, style: &PromptStyle, rng: &mut Stream, size: u32) -> Canvas {
+    let medium = concrete_medium(style, rng);
+    paint_scene(&[Item { object, pose }], medium, style, rng, size)
+}
+
+fn concrete_medium(style: &PromptStyle, rng: &mut Stream) -> Medium {
+    match style.medium {
         Medium::Rendition(Rendition::Assorted) => Medium::Rendition(*rng.pick(&Rendition::CONCRETE)),
         m => m,
-    };
-    let scene = layout(first, style, rng, size);
+    }
+}
+
+fn paint_scene(scene: &[Item], medium: Medium, style: &PromptStyle, rng: &mut Stream, size: u32) -> Canvas {
     let mut canvas = match medium {
-        Medium::Photo => studio_photo(&scene, rng, size),
-        Medium::LineArt(kind) => line_art(kind, &scene, rng, size),
-        Medium::Rendition(kind) => rendition(kind, &scene, rng, size),
+        Medium::Photo => studio_photo(scene, rng, size),
+        Medium::LineArt(kind) => line_art(kind, scene, rng, size),
+        Medium::Rendition(kind) => rendition(kind, scene, rng, size),
     };
     apply_condition(&mut canvas, style, rng, size);
     for &d in &style.degradations {
