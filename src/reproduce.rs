@@ -104,8 +104,20 @@ pub fn record_differences(a: &RunRecord, b: &RunRecord) -> Vec<String> {
     let mut train_b = b.train.clone();
     if a.train.sources.is_none() {
         train_b.sources = None;
+        // Written together with `sources`.
+        train_b.augment = None;
+        train_b.generated_fraction = None;
     }
-    let identity = |r: &RunRecord| format!("{} {:?} {} {} {} {} {:?} schema {}", r.suite, r.role, r.model, r.regime, r.seed, r.domain, r.domain_role, r.schema);
+    let identity = |r: &RunRecord| format!("{} {:?} {} {} {} {} {:?}", r.suite, r.role, r.model, r.regime, r.seed, r.domain, r.domain_role);
+    // A record published under an older schema is compared on what that schema held: the
+    // re-run's newer fields (schema 3's top-5 count and scoring) were never published. A
+    // re-run under an older schema than the published record is a difference.
+    let schema = (a.schema > b.schema).then(|| format!("schema {} -> {}", a.schema, b.schema));
+    let top5 = match (a.correct_top5, b.correct_top5) {
+        (Some(x), Some(y)) if x != y => Some(format!("correct_top5 {x} -> {y}")),
+        _ => None,
+    };
+    let scoring = (a.schema >= 3 && a.scoring != b.scoring).then(|| format!("scoring {:?} -> {:?}", a.scoring, b.scoring));
     [
         changed("n", a.n.to_string(), b.n.to_string()),
         changed("correct", a.correct.to_string(), b.correct.to_string()),
@@ -114,6 +126,9 @@ pub fn record_differences(a: &RunRecord, b: &RunRecord) -> Vec<String> {
         changed("protocol", json(&a.protocol), json(&b.protocol)),
         changed("provenance", json(&pa), json(&pb)),
         changed("identity", identity(a), identity(b)),
+        schema,
+        top5,
+        scoring,
     ]
     .into_iter()
     .flatten()

@@ -452,3 +452,48 @@ fn compare_refuses_a_classifier_of_another_label_space_and_bad_names() {
     let stderr = String::from_utf8_lossy(&e.stderr);
     assert!(!e.status.success() && stderr.contains("evaluation-only") && stderr.contains("shiftbench compare"), "{stderr}");
 }
+
+#[test]
+fn a_torchvision_resnet_and_its_onnx_export_give_the_same_records() {
+    // At the ONNX graph's own 224 px: the val set and ObjectNet (testbed protocol, border crop).
+    let f = fixture();
+    let suite = f.root.join("onnx-fixture.toml");
+    write(&suite, br#"[suite]
+name = "onnx-fixture"
+seed = 0
+image_size = 224
+vocabulary = "imagenet-1k"
+
+[[domains]]
+name = "val"
+source = "folder:val"
+split = "val"
+layout = "imagenet-val"
+labels = "LOC_val_solution.csv"
+
+[[domains]]
+name = "objectnet"
+source = "folder:objectnet-1.0"
+split = "shift"
+layout = "objectnet"
+protocol = "objectnet-testbed"
+
+[metrics]
+id_domain = "val"
+shifts = ["objectnet"]
+"#);
+    let (suite_s, out) = (suite.display().to_string(), f.root.join("results"));
+    let out_s = out.display().to_string();
+    let weights = repo("fixtures/onnx/tiny-resnet.safetensors").display().to_string();
+    let onnx = repo("fixtures/onnx/tiny-resnet.onnx").display().to_string();
+    let a = shiftbench(&["compare", &suite_s, "--name", "torchvision", "--arch", "resnet-imagenet-basic-w8-l1.1.1.1", "--weights", &weights, "--out", &out_s], &f.root);
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    let b = shiftbench(&["compare", &suite_s, "--name", "onnx", "--onnx", &onnx, "--out", &out_s], &f.root);
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    for domain in ["val", "objectnet"] {
+        let (t, o) = (record(&out, "torchvision", domain), record(&out, "onnx", domain));
+        assert_eq!((t.n, t.correct, t.correct_top5, &t.per_class_total, &t.per_class_correct), (o.n, o.correct, o.correct_top5, &o.per_class_total, &o.per_class_correct), "{domain}");
+        assert_eq!(t.scoring, o.scoring);
+        assert!(o.train.arch.starts_with("onnx:"), "{}", o.train.arch);
+    }
+}

@@ -1,4 +1,4 @@
-//! Sweeps end to end: the quick profile of `suites/shapes-rq.toml` (RQ3, the amount of generated
+//! Sweeps end to end: the quick profile of `suites/shapes-rq2.toml` (RQ3, the amount of generated
 //! data) trains one regime per value and seed, and the leaderboard, summary, records, plots and
 //! generated sets say which value each row is; its RQ2 regimes' sets and records say how they were
 //! conditioned, and `shiftbench paper` lays the folder out by question.
@@ -34,7 +34,7 @@ fn manifest_rows(work: &Path, prefix: &str) -> Vec<String> {
 fn a_size_sweep_trains_one_regime_per_value_with_nested_generated_sets() {
     let out = tempfile::tempdir().unwrap();
     let status = Command::new(env!("CARGO_BIN_EXE_shiftbench"))
-        .args(["run", repo().join("suites/shapes-rq.toml").to_str().unwrap(), "--quick", "--out"])
+        .args(["run", repo().join("suites/shapes-rq2.toml").to_str().unwrap(), "--quick", "--out"])
         .arg(out.path())
         .output()
         .expect("run shiftbench");
