@@ -409,11 +409,11 @@ fn the_shipped_lock_parses_and_keeps_unpinned_entries_visible() {
         assert!(names.contains(&n), "{n} missing from datasets.lock");
     }
     let unpinned: Vec<&str> = lock.artifacts.iter().filter(|a| a.sha256().is_none()).map(|a| a.name.as_str()).collect();
-    assert_eq!(unpinned, vec!["objectnet", "imagenet-val"]);
+    assert_eq!(unpinned, vec!["objectnet", "imagenet-train", "imagenet-val"]);
     let out = shiftbench().current_dir(root).args(["lock", "verify", "--cache"]).arg(tempfile::tempdir().unwrap().path()).output().unwrap();
     assert!(out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("UNPINNED:   objectnet") && stdout.contains("UNPINNED:   imagenet-val"), "{stdout}");
+    assert!(stdout.contains("UNPINNED:   objectnet") && stdout.contains("UNPINNED:   imagenet-train") && stdout.contains("UNPINNED:   imagenet-val"), "{stdout}");
 }
 
 /// A pinned lock file of one artifact `blob` (no URL) and a mirror folder holding it.
