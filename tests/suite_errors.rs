@@ -398,7 +398,7 @@ fn file_backed_domain_errors_are_positioned() {
         ("source = \"folder:images\"\nlayout = \"wnid-folders\"\npreprocess = \"timm:size=32\"", "preprocess = \"timm", "domains.preprocess", &["interpolation"]),
         ("source = \"folder:images\"\nlayout = \"wnid-folders\"\npreprocess = \"imagenet:resize=36,crop=32\"\nsize = 10", "size = 10\n", "domains.size", &["procedural", "expect"]),
         ("source = \"folder:images\"\nlayout = \"wnid-folders\"\npreprocess = \"imagenet:resize=36,crop=32\"\nlabels = \"LOC_val_solution.csv\"", "labels = ", "domains.labels", &["imagenet-val"]),
-        ("source = \"folder:images\"\nlayout = \"objectnet\"\npreprocess = \"imagenet:resize=36,crop=32\"", "layout = \"objectnet\"", "domains.layout", &["several ImageNet classes"]),
+        ("source = \"folder:images\"\nlayout = \"objectnet\"\npreprocess = \"imagenet:resize=36,crop=32\"", "source = \"folder:images\"", "domains.protocol", &["objectnet-testbed", "objectnet-genrob"]),
     ];
     for (keys, at, key, words) in cases {
         let (text, _) = file_domain(keys);

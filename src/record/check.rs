@@ -65,19 +65,6 @@ fn check_counts(r: &RunRecord) -> Result<(), Defect> {
     if r.correct > r.n {
         return Err(format!("counts {} correct predictions out of {} images", r.correct, r.n));
     }
-    match r.correct_top5 {
-        None if r.schema >= 3 => return Err(format!("is schema {} but lacks correct_top5", r.schema)),
-        Some(t) if t < r.correct || t > r.n => return Err(format!("counts {t} top-5 correct predictions, outside [{} top-1 correct, {} images]", r.correct, r.n)),
-        _ => {}
-    }
-    if let Some(s) = &r.scoring {
-        if crate::eval::ScoringRule::from_name(&s.name).is_none() {
-            return Err(format!("was scored by `{}`, a protocol this harness does not know", s.name));
-        }
-        if s.classes != r.per_class_total.len() as u64 {
-            return Err(format!("was scored over {} classes but has {} per-class totals", s.classes, r.per_class_total.len()));
-        }
-    }
     if r.per_class_total.is_empty() || r.per_class_total.len() != r.per_class_correct.len() {
         return Err(format!("has {} per-class totals and {} per-class correct counts", r.per_class_total.len(), r.per_class_correct.len()));
     }
@@ -90,6 +77,19 @@ fn check_counts(r: &RunRecord) -> Result<(), Defect> {
     }
     if sum(&r.per_class_correct) != Some(r.correct) {
         return Err(format!("has per-class correct counts that do not add up to correct = {}", r.correct));
+    }
+    match r.correct_top5 {
+        None if r.schema >= 3 => return Err(format!("is schema {} but lacks correct_top5", r.schema)),
+        Some(t) if t < r.correct || t > r.n => return Err(format!("counts {t} top-5 correct predictions, outside [{} top-1 correct, {} images]", r.correct, r.n)),
+        _ => {}
+    }
+    if let Some(s) = &r.scoring {
+        if crate::eval::ScoringRule::from_name(&s.name).is_none() {
+            return Err(format!("was scored by `{}`, a protocol this harness does not know", s.name));
+        }
+        if s.classes != r.per_class_total.len() as u64 {
+            return Err(format!("was scored over {} classes but has {} per-class totals", s.classes, r.per_class_total.len()));
+        }
     }
     Ok(())
 }
