@@ -411,7 +411,7 @@ fn file_backed_domain_errors_are_positioned() {
     // Training reads in-memory sets only.
     let (text, line) = edited("name = \"train\"", "source = \"procedural\"", "source = \"folder:images\"\nlayout = \"wnid-folders\"");
     let text = text.replace("style = \"photo\"\nsplit = \"train\"\nsize = 5000", "split = \"train\"");
-    assert_error(&error_of(&text), line, "domains.split", &["evaluation sets", "split = \"val\""]);
+    assert_error(&error_of(&text), line, "domains.split", &["ImageNet suites only", "split = \"val\""]);
 }
 
 #[test]
