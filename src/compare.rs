@@ -81,6 +81,7 @@ pub fn compare(suite: &Suite, req: &CompareRequest) -> Result<CompareSummary> {
 
     let info = model.info();
     let train = TrainSummary { arch: info.arch, parameters: info.parameters, train_images: None, epochs: None, final_loss: None, sources: None, augment: None, generated_fraction: None };
+    let lock_hash = crate::run::lock_hash(suite, None, &req.lock)?;
     let mut summary = CompareSummary { evaluated: Vec::new(), skipped: Vec::new() };
     for (set, role) in &plan.eval_sets {
         let dataset = datasets.get(set).with_context(|| format!("evaluation set `{set}` was not prepared"))?;
@@ -103,7 +104,7 @@ pub fn compare(suite: &Suite, req: &CompareRequest) -> Result<CompareSummary> {
             harness_version: crate::HARNESS_VERSION.to_string(),
             git_revision: crate::GIT_REVISION.to_string(),
             suite_hash: suite.hash.clone(),
-            lock_hash: lock_hash(suite, &req.lock)?,
+            lock_hash: lock_hash.clone(),
             job_hash: key,
             device: "cpu".to_string(),
             suite_seed: Some(plan.seed),
@@ -149,13 +150,6 @@ fn identity(req: &CompareRequest, model: &dyn Classifier) -> Result<serde_json::
         "weights_sha256": sha,
         "preprocess": req.preprocess.as_ref().map(|p| p.name.clone()),
     }))
-}
-
-fn lock_hash(suite: &Suite, lock: &Path) -> Result<String> {
-    if !crate::plan::reads_lock(&suite.config, None) {
-        return Ok("none".to_string());
-    }
-    Ok(crate::fetch::hash_file(lock)?.0)
 }
 
 /// Only the evaluation sets of the plan: procedural ones rendered, generated ones generated (or

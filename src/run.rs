@@ -186,7 +186,8 @@ fn run_in_parallel(ctx: &JobContext, order: &[usize], workers: usize) -> Result<
 }
 
 /// The sha256 of the lock file when the suite reads it, else `none`.
-fn lock_hash(suite: &Suite, weights_override: Option<&str>, lock: &Path) -> Result<String> {
+/// sha256 of the lock file when the suite reads it (artifacts, SD weights from the lock), else `none`.
+pub(crate) fn lock_hash(suite: &Suite, weights_override: Option<&str>, lock: &Path) -> Result<String> {
     if !crate::plan::reads_lock(&suite.config, weights_override) {
         return Ok("none".to_string());
     }
