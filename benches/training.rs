@@ -254,9 +254,10 @@ fn kernel_passes() {
 
 fn main() {
     // `-- kernels`: the per-pass figures only; `-- reference`: the reference model's training
-    // and evaluation rates only (for interleaving with another build's binary).
+    // and evaluation rates only (for interleaving with another build's binary); `-- frameworks`:
+    // both models side by side with PyTorch, nothing else.
     let only = |what: &str| std::env::args().any(|a| a == what);
-    if !only("reference") {
+    if !only("reference") && !only("frameworks") {
         kernel_passes();
     }
     if only("kernels") {
@@ -312,6 +313,9 @@ fn main() {
         if only("reference") {
             return;
         }
+    }
+    if only("frameworks") {
+        return;
     }
 
     // Batch assembly (decode, augment, normalise) on builder threads while the model steps,

@@ -87,14 +87,23 @@ fn batched_sampling_equals_one_at_a_time() {
     for s in [sampling(SchedulerKind::Ddim, 3, 7.5), sampling(SchedulerKind::EulerAncestral, 3, 7.5)] {
         let batch = p.generate(&s, &reqs).unwrap();
         // A true batched forward pass (the GPU path; seeds, guidance and noise are per image).
-        // On CPU it too gives each image bit for bit, since candle's GEMM does not tile the
-        // reduction by row count; `generate` does not rely on that (it samples one at a time).
+        // It runs the same arithmetic in other GEMM calls: on the development CPU it gave each
+        // image bit for bit, on an AMD AVX2 CPU (another L1 geometry, so the `gemm` crate cuts
+        // the reduction elsewhere) one pixel moved by one level. Only `generate` promises bytes
+        // (it samples one image per call), so the fused pass is held to "the same image up to
+        // rounding": a wrong seed, prompt or noise per image moves most pixels by tens of levels.
         let fused = p.generate_batch(&s, &reqs).unwrap();
         for ((r, img), fused) in reqs.iter().zip(&batch).zip(&fused) {
             let alone = p.generate(&s, std::slice::from_ref(r)).unwrap();
             assert_eq!(&alone[0], img, "{:?}: batched and single generation differ for {:?}", s.scheduler, r.prompt);
-            assert_eq!(fused, img, "{:?}: a fused batch changed {:?}", s.scheduler, r.prompt);
+            let diffs: Vec<u32> = fused.pixels.iter().zip(&img.pixels).map(|(a, b)| a.abs_diff(*b) as u32).collect();
+            let max = diffs.iter().copied().max().unwrap_or(0);
+            let mean = diffs.iter().sum::<u32>() as f64 / diffs.len() as f64;
+            assert!(max <= 8 && mean <= 0.25, "{:?}: a fused batch changed {:?} beyond rounding: max {max}, mean {mean:.3} levels", s.scheduler, r.prompt);
         }
+        // The bound can fail: images of different requests differ far more than rounding.
+        let apart = batch[0].pixels.iter().zip(&batch[1].pixels).map(|(a, b)| a.abs_diff(*b) as f64).sum::<f64>() / batch[0].pixels.len() as f64;
+        assert!(apart > 4.0, "two prompts' images differ by only {apart:.2} levels on average: the bound above tests nothing");
     }
 }
 
