@@ -22,7 +22,7 @@ use shiftbench::data::ImageSet;
 use shiftbench::model::im2col::{Geometry, Im2Col};
 use shiftbench::model::kernels::{matmul, matmul_chunked, Isa, View};
 use shiftbench::model::{ResNet, ResNetConfig};
-use shiftbench::eval::predict;
+use shiftbench::eval::{predict, Scoring};
 use shiftbench::train::{train, train_with, Augment, Mix, Schedule, TrainConfig, TrainData, TrainOptions};
 use std::process::Command;
 use std::time::Instant;
@@ -83,7 +83,7 @@ fn shiftbench_run(case: &Case, images: &ImageSet, device: &Device) -> (f64, f64)
     train(&mut model, images, &config, device, |_, _, _| {}).unwrap();
     let train_rate = images.len() as f64 / t.elapsed().as_secs_f64();
     let t = Instant::now();
-    predict(&mut model, images, false).unwrap();
+    predict(&mut model, images, false, &Scoring::full(10)).unwrap();
     (train_rate, images.len() as f64 / t.elapsed().as_secs_f64())
 }
 
