@@ -141,6 +141,28 @@ pub fn checked_name<'a>(name: &'a str, what: &str) -> Result<&'a str> {
     Ok(name)
 }
 
+/// The most bytes a configuration or table file the user names may have (suites, locks, fits,
+/// accuracy tables): 64 MiB is far beyond any real one, and reading stops there instead of
+/// filling memory when the path is `/dev/zero` or a pipe that never ends.
+pub const MAX_TEXT_FILE_BYTES: u64 = 64 << 20;
+
+/// Reads a UTF-8 text file the user named. Refuses anything that is not a regular file
+/// (a folder, a device, a FIFO) and files over [`MAX_TEXT_FILE_BYTES`], with an `io::Error`
+/// whose message says which, so each caller's "cannot read X: {e}; do Y" stays one clear line.
+pub fn read_text_file(path: &Path) -> std::io::Result<String> {
+    use std::io::{Error, ErrorKind, Read};
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(Error::new(ErrorKind::InvalidInput, "not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    File::open(path)?.take(MAX_TEXT_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_TEXT_FILE_BYTES {
+        return Err(Error::new(ErrorKind::InvalidData, format!("larger than {} MiB", MAX_TEXT_FILE_BYTES >> 20)));
+    }
+    String::from_utf8(bytes).map_err(|_| Error::new(ErrorKind::InvalidData, "not UTF-8 text"))
+}
+
 /// Hex sha256 of a byte slice.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
@@ -162,6 +184,24 @@ mod tests {
                 prop_assert!(n != ".." && !n.contains('/') && !n.contains('\\') && n.len() <= MAX_NAME_BYTES);
             }
         }
+    }
+
+    /// The fuzz test found `shiftbench run /dev/zero` reading until the OOM killer stopped it.
+    #[test]
+    fn text_files_are_regular_bounded_and_utf8() {
+        let dir = tempfile::tempdir().unwrap();
+        let refusal = |p: &Path| read_text_file(p).unwrap_err().to_string();
+        assert_eq!(refusal(Path::new("/dev/zero")), "not a regular file");
+        assert_eq!(refusal(dir.path()), "not a regular file");
+        let big = dir.path().join("big.toml");
+        File::create(&big).unwrap().set_len(MAX_TEXT_FILE_BYTES + 1).unwrap();
+        assert_eq!(refusal(&big), "larger than 64 MiB");
+        let binary = dir.path().join("binary.toml");
+        std::fs::write(&binary, [0xff, 0xfe]).unwrap();
+        assert_eq!(refusal(&binary), "not UTF-8 text");
+        let text = dir.path().join("suite.toml");
+        std::fs::write(&text, "[suite]\n").unwrap();
+        assert_eq!(read_text_file(&text).unwrap(), "[suite]\n");
     }
 
     #[test]

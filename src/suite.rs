@@ -406,7 +406,7 @@ pub struct Suite {
 impl Suite {
     /// Reads, parses and validates a suite file.
     pub fn load(path: &Path) -> anyhow::Result<Suite> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let text = crate::fsutil::read_text_file(path).map_err(|e| {
             anyhow::anyhow!("cannot read suite file {}: {e}; pass a path to a suite TOML such as suites/shapes.toml", path.display())
         })?;
         Ok(Self::parse(&text, path)?)

@@ -153,7 +153,7 @@ pub struct Lock {
 impl Lock {
     /// Reads and validates a lock file.
     pub fn load(path: &Path) -> anyhow::Result<Lock> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let text = crate::fsutil::read_text_file(path).map_err(|e| {
             anyhow::anyhow!(
                 "cannot read lock file {}: {e}; run from the repository root or pass --lock FILE",
                 path.display()

@@ -61,6 +61,12 @@ impl ResNet {
     /// other tensors may be: a file of another architecture is refused, naming the first
     /// tensor that does not fit. Nothing is changed unless the whole file fits.
     pub fn load(&mut self, path: &Path) -> Result<()> {
+        // A device or FIFO named as the checkpoint would be read until memory runs out.
+        anyhow::ensure!(
+            std::fs::metadata(path).is_ok_and(|m| m.is_file()),
+            "cannot read checkpoint {}: not an existing regular file; pass a .safetensors file",
+            path.display()
+        );
         let bytes = std::fs::read(path).with_context(|| format!("cannot read checkpoint {}", path.display()))?;
         let device = self.fc_weight.device().clone();
         let tensors = candle_core::safetensors::load_buffer(&bytes, &device)

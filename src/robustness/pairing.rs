@@ -87,7 +87,7 @@ pub enum BaselineSet {
 impl BaselineSet {
     /// Reads a file of model names, one per line (blank lines and `#` comments ignored).
     pub fn names_from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
+        let text = crate::fsutil::read_text_file(path)
             .with_context(|| format!("cannot read the baseline model list {}", path.display()))?;
         let names: BTreeSet<String> = text
             .lines()

@@ -48,7 +48,7 @@ pub struct ReferenceFit {
 
 /// Reads and validates a reference-fits file.
 pub fn load(path: &Path) -> anyhow::Result<Vec<ReferenceFit>> {
-    let text = std::fs::read_to_string(path)
+    let text = crate::fsutil::read_text_file(path)
         .map_err(|e| anyhow::anyhow!("cannot read reference fits {}: {e}; pass a file such as suites/imagenet-testbed-fits.toml", path.display()))?;
     Ok(parse(&text, path)?)
 }

@@ -22,7 +22,7 @@ pub struct AccuracyTable {
 
 impl AccuracyTable {
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
+        let text = crate::fsutil::read_text_file(path)
             .with_context(|| format!("cannot read the accuracy table {}", path.display()))?;
         Self::parse(&path.display().to_string(), &text)
     }
@@ -99,7 +99,7 @@ pub struct ModelTypes {
 impl ModelTypes {
     pub fn load(path: &Path) -> Result<Self> {
         let text =
-            std::fs::read_to_string(path).with_context(|| format!("cannot read the model types {}", path.display()))?;
+            crate::fsutil::read_text_file(path).with_context(|| format!("cannot read the model types {}", path.display()))?;
         Self::parse(&path.display().to_string(), &text)
     }
 

@@ -223,7 +223,7 @@ impl SuiteValidator<'_> {
     pub(super) fn reference_fits(&self, s: &SuiteFile) -> Result<Vec<crate::record::ProtocolFit>, ConfigError> {
         let Some(file) = &s.metrics.reference_fits else { return Ok(Vec::new()) };
         let path = self.path.parent().unwrap_or(Path::new("")).join(file.get_ref());
-        let text = std::fs::read_to_string(&path)
+        let text = crate::fsutil::read_text_file(&path)
             .map_err(|e| self.err(file, "metrics.reference_fits", format!("cannot read {}: {e}; give a path relative to the suite file", path.display())))?;
         let fits = crate::robustness::reference::parse(&text, &path)?;
         let ids: BTreeSet<&str> = std::iter::once(&s.metrics.id_domain).chain(&s.metrics.id_axes).map(|d| d.get_ref().as_str()).collect();
