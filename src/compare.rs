@@ -162,9 +162,10 @@ fn eval_datasets(suite: &Suite, plan: &Plan, wanted: &BTreeSet<String>, req: &Co
     only.generated.retain(|g| wanted.contains(&g.name));
     only.jobs.clear();
     let sd = crate::generate::sd::prepare(config, &suite.path, plan.seed, None, &req.lock)?;
+    let mut generators = crate::generate::PreparedGenerators { sd, ..Default::default() };
     let mut file_free = config.clone();
     file_free.domains.retain(|d| !matches!(d.data, DomainData::Files(_)));
-    let mut datasets = crate::prepare::datasets(&file_free, &only, &sd, work, &req.lock, multi)?;
+    let mut datasets = crate::prepare::datasets(&file_free, &only, &mut generators, work, &req.lock, multi)?;
     for d in &config.domains {
         let DomainData::Files(f) = &d.data else { continue };
         if wanted.contains(&d.name) {

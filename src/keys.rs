@@ -46,6 +46,22 @@ pub fn generated_set(plan: &GeneratedSetPlan, generator: Value) -> Value {
     key
 }
 
+/// Everything that determines a diffusion generator's trained weights: its settings, the keys
+/// of the sets it learns from, its base's key (fine-tuning), the suite seed and the image size.
+/// Its variant and sampling steps do not change the weights, so they are not in it.
+pub fn diffusion_training(name: &str, c: &crate::generate::diffusion::DiffusionConfig, train_sets: Vec<Value>, base: Option<&Value>, seed: u64, classes: usize, size: u32) -> Value {
+    json!({
+        "kind": "diffusion", "version": crate::generate::diffusion::VERSION, "kernels": crate::model::kernels::ARITHMETIC,
+        "name": name, "steps": c.steps, "width": c.width, "batch_size": c.batch_size, "lr": c.lr,
+        "train_sets": train_sets, "base": base, "seed": seed, "classes": classes, "size": size,
+    })
+}
+
+/// Where a diffusion generator trains under `work`, keyed like a generated set.
+pub fn diffusion_dir(work: &Path, name: &str, key: &Value) -> PathBuf {
+    work.join("diffusion").join(format!("{name}-{}", short_hash(key)))
+}
+
 /// Where a generated set lives under `work`: the folder is keyed by the set's inputs, so changing
 /// the generator or sizes never mixes old and new images.
 pub fn generated_set_dir(work: &Path, name: &str, key: &Value) -> PathBuf {

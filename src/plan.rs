@@ -8,7 +8,7 @@ use crate::generate::{generate_set_with, Conditioning, GenerateStats, Generator,
 use crate::model::ArchConfig;
 use crate::record::{DomainRole, Protocol, Role, SourceKind, SweepPoint, TrainSource};
 use crate::generate::sd::WeightsSource;
-use crate::suite::{DomainData, GeneratorBackend, Regime, SuiteConfig};
+use crate::suite::{DomainData, GeneratorBackend, GeneratorConfig, Regime, SuiteConfig};
 use crate::train::TrainConfig;
 use anyhow::{Context, Result};
 use std::path::Path;
@@ -43,6 +43,12 @@ impl Profile {
 
     pub fn epochs(&self, e: u32) -> u32 {
         ((e as f64 * self.epoch_scale).round() as u32).max(1)
+    }
+
+    /// Optimiser steps of a generator that trains for `n` (at least one): its work scales with
+    /// both the data and the epochs, so the quick profile scales it by both.
+    pub fn steps(&self, n: u64) -> u64 {
+        ((n as f64 * self.epoch_scale * self.size_scale.min(1.0)).round() as u64).max(1)
     }
 }
 
@@ -201,7 +207,7 @@ impl Plan {
 pub fn reads_lock(config: &SuiteConfig, weights_override: Option<&str>) -> bool {
     let sd_from_lock = config.generators.iter().any(|g| match &g.backend {
         GeneratorBackend::StableDiffusion(c) => matches!(crate::generate::sd::weights_source(c, weights_override), WeightsSource::Artifact(_)),
-        GeneratorBackend::Procedural => false,
+        GeneratorBackend::Procedural | GeneratorBackend::Diffusion(_) => false,
     });
     !config.artifacts.is_empty() || sd_from_lock
 }
@@ -274,6 +280,19 @@ pub fn train_sources(config: &SuiteConfig, plan: &Plan, job: &Job) -> Vec<TrainS
             let generator = config.generated.iter().find(|g| &g.name == set).and_then(|g| config.generator(&g.generator));
             match generator {
                 None => TrainSource { set: set.clone(), kind: SourceKind::Real, images, generator: None, templates: None, conditioning: None, strength: None, source: None, variant: None },
+                // A diffusion model the harness trains is conditioned on the class alone; its
+                // variant (base or fine-tuned weights) is what RQ4 compares.
+                Some(g @ GeneratorConfig { backend: GeneratorBackend::Diffusion(d), .. }) => TrainSource {
+                    set: set.clone(),
+                    kind: SourceKind::Generated,
+                    images,
+                    generator: Some(g.backend.kind_name().to_string()),
+                    templates: None,
+                    conditioning: Some("class".into()),
+                    strength: None,
+                    source: None,
+                    variant: Some(d.variant.clone()),
+                },
                 Some(g) => TrainSource {
                     set: set.clone(),
                     kind: SourceKind::Generated,
@@ -352,7 +371,7 @@ mod tests {
             "templates = \"clip-imagenet-80\"\nconditioning = \"text+image\"\nsource = \"train\"\nstrength = 0.5",
             "templates = \"clip-imagenet-80\"\nconditioning = \"text+image\"\nsource = \"train\"\nstrength = 0.75",
         ];
-        let sd = std::collections::BTreeMap::new();
+        let prepared = crate::generate::PreparedGenerators::default();
         let mut set_keys = Vec::new();
         let mut job_keys = Vec::new();
         for keys in variants {
@@ -364,7 +383,7 @@ mod tests {
                 .map(|d| (d.name.clone(), crate::keys::procedural_domain(&d.name, d.style, d.count, plan.image_size, plan.seed, &plan.classes)))
                 .collect();
             for g in &plan.generated {
-                datasets.insert(g.name.clone(), crate::prepare::generated_set_source(&config, g, &sd, Path::new("/work")).unwrap().key);
+                datasets.insert(g.name.clone(), crate::prepare::generated_set_source(&config, g, &prepared, Path::new("/work")).unwrap().key);
             }
             set_keys.push(datasets["gen-train"].clone());
             let job = plan.jobs.iter().find(|j| j.regime == "real+generated").unwrap();

@@ -8,8 +8,8 @@ use crate::data::imageset::{FileImageSet, Layout, SetSpec};
 use crate::data::{ImageSet, ImageSource};
 use crate::data::image::Preprocess;
 use crate::eval::{Scoring, ScoringRule};
-use crate::generate::sd::SdGenerator;
-use crate::generate::{ProceduralGenerator, SetOptions, SuiteGenerator};
+use crate::generate::{PreparedGenerators, ProceduralGenerator, SetOptions, SuiteGenerator};
+use crate::suite::GeneratorBackend;
 use crate::plan::{GeneratedSetPlan, Job, Plan};
 use crate::suite::{DomainData, FileDomain, FileSource, SuiteConfig};
 use crate::train::Mix;
@@ -54,18 +54,26 @@ pub struct GeneratedSetSource<'a> {
 }
 
 /// Where generated set `g` comes from: `run` and `generate` both find its folder here.
-pub fn generated_set_source<'a>(config: &SuiteConfig, g: &GeneratedSetPlan, sd: &'a BTreeMap<String, SdGenerator>, work: &Path) -> Result<GeneratedSetSource<'a>> {
+pub fn generated_set_source<'a>(config: &SuiteConfig, g: &GeneratedSetPlan, prepared: &'a PreparedGenerators, work: &Path) -> Result<GeneratedSetSource<'a>> {
     let c = config.generator(&g.generator).with_context(|| format!("generated set `{}` names no generator of the suite", g.name))?;
+    anyhow::ensure!(
+        !matches!(c.backend, GeneratorBackend::Diffusion(_)) || prepared.diffusion.contains_key(&g.generator),
+        "generated set `{}` comes from `{}`, a diffusion model that `shiftbench run` trains before generating; run the suite to make this set",
+        g.name,
+        g.generator
+    );
     let procedural = ProceduralGenerator::new(c.templates, c.conditioning.clone(), g.source.clone()).with_context(|| format!("generated set `{}`", g.name))?;
-    let generator = SuiteGenerator::new(&g.generator, procedural, sd);
+    let generator = SuiteGenerator::new(&g.generator, procedural, prepared);
     let key = crate::keys::generated_set(g, generator.key());
     let dir = crate::keys::generated_set_dir(work, &g.name, &key);
     Ok(GeneratedSetSource { generator, key, dir })
 }
 
 /// Renders the plan's domains, generates (or resumes) its generated sets and opens its
-/// file-backed domains (artifacts from the fetch cache, named in `lock`).
-pub fn datasets(config: &SuiteConfig, plan: &Plan, sd: &BTreeMap<String, SdGenerator>, work: &Path, lock: &Path, multi: &MultiProgress) -> Result<Datasets> {
+/// file-backed domains (artifacts from the fetch cache, named in `lock`). Sets of diffusion
+/// generators come last: those models learn from the other sets, and are trained (or loaded)
+/// into `generators` in between.
+pub fn datasets(config: &SuiteConfig, plan: &Plan, generators: &mut PreparedGenerators, work: &Path, lock: &Path, multi: &MultiProgress) -> Result<Datasets> {
     let mut datasets = Datasets::new();
     for d in &plan.domains {
         let pb = multi.add(crate::progress::bar(d.count as u64, &d.name));
@@ -78,15 +86,31 @@ pub fn datasets(config: &SuiteConfig, plan: &Plan, sd: &BTreeMap<String, SdGener
         let DomainData::Files(f) = &d.data else { continue };
         datasets.insert(d.name.clone(), open_scored_domain(config, &d.name, f, lock, None)?);
     }
-    for g in &plan.generated {
-        let GeneratedSetSource { generator, key, dir } = generated_set_source(config, g, sd, work)?;
-        let pb = multi.add(crate::progress::bar(g.count as u64, &g.name));
-        let (images, _manifest, stats) = g.generate(generator.as_dyn(), &dir, &pb, &SetOptions::default())?;
-        pb.finish_and_clear();
-        crate::progress::say(format!("{}: {} images generated, {} reused from {}", g.name, stats.rendered, stats.reused, dir.display()));
-        datasets.insert(g.name.clone(), Dataset { images: Images::Memory(images), key, scoring: Scoring::full(plan.num_classes), generated: true });
+    let by_diffusion = |g: &GeneratedSetPlan| config.generator(&g.generator).is_some_and(|c| matches!(c.backend, GeneratorBackend::Diffusion(_)));
+    for g in plan.generated.iter().filter(|g| !by_diffusion(g)) {
+        generate_into(config, plan, g, generators, work, multi, &mut datasets)?;
+    }
+    if plan.generated.iter().any(by_diffusion) {
+        generators.diffusion = crate::generate::diffusion::prepare(config, plan, &|name| datasets.get(name).and_then(|d| match &d.images {
+            Images::Memory(set) => Some((set, &d.key)),
+            Images::Files(_) => None,
+        }), work, multi)?;
+    }
+    for g in plan.generated.iter().filter(|g| by_diffusion(g)) {
+        generate_into(config, plan, g, generators, work, multi, &mut datasets)?;
     }
     Ok(datasets)
+}
+
+/// Generates (or resumes) set `g` and adds it to `datasets`.
+fn generate_into(config: &SuiteConfig, plan: &Plan, g: &GeneratedSetPlan, generators: &PreparedGenerators, work: &Path, multi: &MultiProgress, datasets: &mut Datasets) -> Result<()> {
+    let GeneratedSetSource { generator, key, dir } = generated_set_source(config, g, generators, work)?;
+    let pb = multi.add(crate::progress::bar(g.count as u64, &g.name));
+    let (images, _manifest, stats) = g.generate(generator.as_dyn(), &dir, &pb, &SetOptions::default())?;
+    pb.finish_and_clear();
+    crate::progress::say(format!("{}: {} images generated, {} reused from {}", g.name, stats.rendered, stats.reused, dir.display()));
+    datasets.insert(g.name.clone(), Dataset { images: Images::Memory(images), key, scoring: Scoring::full(plan.num_classes), generated: true });
+    Ok(())
 }
 
 /// A file-backed domain ready to evaluate: opened ([`open_file_domain`]), its scoring rule made

@@ -93,6 +93,7 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunSummary> {
     // Stable Diffusion weights are located and hashed before any work, so a missing file is the
     // first thing a user sees, not an error after hours of rendering.
     let sd = crate::generate::sd::prepare(config, &suite.path, plan.seed, opts.weights.as_deref(), lock)?;
+    let mut generators = crate::generate::PreparedGenerators { sd, ..Default::default() };
     let multi = MultiProgress::new();
     if !crate::progress::is_terminal() {
         multi.set_draw_target(indicatif::ProgressDrawTarget::hidden());
@@ -100,7 +101,7 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunSummary> {
 
     // 1. Data: procedural domains in memory, generated sets on disk (resumable), file-backed
     //    domains listed and counted.
-    let datasets = crate::prepare::datasets(config, &plan, &sd, &work, lock, &multi)?;
+    let datasets = crate::prepare::datasets(config, &plan, &mut generators, &work, lock, &multi)?;
 
     // 2. Jobs, longest first so parallel workers finish together.
     let ctx = JobContext {

@@ -132,6 +132,8 @@ pub enum GeneratorKind {
     Procedural,
     /// Stable Diffusion through candle-transformers (needs weights; see the README).
     StableDiffusion,
+    /// A small class-conditional diffusion model the harness trains itself (RQ4: base vs fine-tuned).
+    Diffusion,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -167,6 +169,22 @@ pub struct GeneratorSpec {
     /// fraction of the schedule that is re-noised and denoised; `img2img_strength` is its older spelling).
     #[serde(alias = "img2img_strength")]
     pub strength: Option<Spanned<f64>>,
+    // The keys below are for `kind = "diffusion"` only (which also reads `steps`: optimiser
+    // steps, and `batch_size`: training images per step).
+    /// What the records call these weights (`base`, `fine-tuned`): RQ4 compares regimes that
+    /// differ only in it.
+    pub variant: Option<Spanned<String>>,
+    /// The diffusion generator whose trained weights this one starts from (fine-tuning).
+    pub base: Option<Spanned<String>>,
+    /// What it learns from: procedural training domains and generated training sets of
+    /// generators that are not diffusion models, concatenated.
+    pub train_on: Option<Vec<Spanned<String>>>,
+    /// Channels at full resolution (twice that at the two lower levels).
+    pub width: Option<Spanned<usize>>,
+    /// Adam's learning rate.
+    pub lr: Option<Spanned<f64>>,
+    /// DDIM steps per generated image.
+    pub sample_steps: Option<Spanned<usize>>,
 }
 
 /// A generator's `conditioning` key.

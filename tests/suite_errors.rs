@@ -489,3 +489,88 @@ fn names_too_long_for_a_file_system_are_errors() {
     let (text, line) = edited("[suite]", "name = \"shapes\"", &format!("name = \"{long}\""));
     assert_error(&error_of(&text), line, "suite.name", &["1 to 100 letters"]);
 }
+
+// ---- kind = "diffusion" (RQ4) ----
+
+const SHAPES_RQ: &str = include_str!("../suites/shapes-rq.toml");
+
+/// shapes-rq.toml with the first `from` after `anchor` replaced, and that line.
+fn rq_edited(anchor: &str, from: &str, to: &str) -> (String, usize) {
+    let start = SHAPES_RQ.find(anchor).unwrap_or_else(|| panic!("anchor {anchor:?} not in shapes-rq.toml"));
+    let at = start + SHAPES_RQ[start..].find(from).unwrap_or_else(|| panic!("{from:?} not after {anchor:?}"));
+    let line = SHAPES_RQ[..at].matches('\n').count() + 1;
+    (format!("{}{}{}", &SHAPES_RQ[..at], to, &SHAPES_RQ[at + from.len()..]), line)
+}
+
+#[test]
+fn the_research_question_suite_is_valid_and_resolves_its_diffusion_generators() {
+    let suite = Suite::parse(SHAPES_RQ, Path::new("suites/shapes-rq.toml")).expect("shapes-rq.toml parses");
+    let tuned = suite.config.generator("diffusion-fine-tuned").unwrap();
+    let shiftbench::suite::GeneratorBackend::Diffusion(c) = &tuned.backend else { panic!("a diffusion backend") };
+    assert_eq!((c.variant.as_str(), c.base.as_deref(), c.train_on.as_slice()), ("fine-tuned", Some("diffusion-base"), &["train".to_string()][..]));
+}
+
+#[test]
+fn a_diffusion_generator_needs_a_variant() {
+    let (text, line) = rq_edited("name = \"diffusion-base\"", "variant = \"base\"\n", "");
+    assert_error(&error_of(&text), line - 2, "generators.variant", &["missing `variant`", "fine-tuned"]);
+}
+
+#[test]
+fn prompt_keys_do_not_apply_to_a_diffusion_generator() {
+    let (text, line) = rq_edited("name = \"diffusion-base\"", "variant = \"base\"", "templates = \"photo-of\"\nvariant = \"base\"");
+    assert_error(&error_of(&text), line, "generators.templates", &["does not apply to kind = \"diffusion\"", "class label"]);
+}
+
+#[test]
+fn diffusion_keys_do_not_apply_to_other_generators() {
+    let (text, line) = rq_edited("name = \"procedural-photo-of\"", "templates = \"photo-of\"", "templates = \"photo-of\"\nlr = 0.001");
+    assert_error(&error_of(&text), line + 1, "generators.lr", &["applies to kind = \"diffusion\" only"]);
+}
+
+#[test]
+fn a_diffusion_model_learns_from_training_sets_only() {
+    let (text, line) = rq_edited("name = \"diffusion-base\"", "train_on = [\"gen-train\"]", "train_on = [\"gen-val\"]");
+    assert_error(&error_of(&text), line, "generators.train_on", &["`gen-val` is not a procedural domain with split = \"train\"", "`train`"]);
+    let (text, line) = rq_edited("name = \"diffusion-base\"", "train_on = [\"gen-train\"]", "train_on = [\"gen-diffusion-fine-tuned\"]");
+    assert_error(&error_of(&text), line, "generators.train_on", &["made by a diffusion generator", "`base`"]);
+    let (text, line) = rq_edited("name = \"diffusion-base\"", "train_on = [\"gen-train\"]", "train_on = []");
+    assert_error(&error_of(&text), line - 3, "generators.train_on", &["missing `train_on`"]);
+}
+
+#[test]
+fn a_base_is_another_diffusion_generator_of_the_same_shape_without_a_base() {
+    let cases = [
+        ("base = \"procedural\"", "is not a diffusion generator of this suite"),
+        ("base = \"diffusion-fine-tuned\"", "cannot start from its own weights"),
+    ];
+    for (to, words) in cases {
+        let (text, line) = rq_edited("name = \"diffusion-fine-tuned\"", "base = \"diffusion-base\"", to);
+        assert_error(&error_of(&text), line, "generators.base", &[words]);
+    }
+    let (text, line) = rq_edited("name = \"diffusion-fine-tuned\"", "width = 16", "width = 32");
+    assert_error(&error_of(&text), line - 4, "generators.base", &["another `width`"]);
+    // A chain: the base model itself fine-tuned from the fine-tuned one.
+    let (text, _) = rq_edited("name = \"diffusion-base\"", "variant = \"base\"", "variant = \"base\"\nbase = \"diffusion-fine-tuned\"");
+    assert!(error_of(&text).to_string().contains("fine-tuned from another"));
+}
+
+#[test]
+fn diffusion_settings_are_range_checked() {
+    let cases = [
+        ("lr = 1e-3", "lr = 1.5", "generators.lr", "must be in (0, 1)"),
+        ("width = 16", "width = 2", "generators.width", "between 4 and 256"),
+        ("sample_steps = 20", "sample_steps = 1001", "generators.sample_steps", "at most 1000"),
+        ("steps = 1000", "steps = 0", "generators.steps", "positive"),
+    ];
+    for (from, to, key, words) in cases {
+        let (text, line) = rq_edited("name = \"diffusion-base\"", from, to);
+        assert_error(&error_of(&text), line, key, &[words]);
+    }
+}
+
+#[test]
+fn a_diffusion_generator_needs_an_image_size_divisible_by_8() {
+    let (text, line) = rq_edited("[suite]", "image_size = 32", "image_size = 36");
+    assert_error(&error_of(&text), line, "suite.image_size", &["divisible by 8", "diffusion-base"]);
+}

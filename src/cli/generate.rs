@@ -52,7 +52,8 @@ fn generate_set(suite: &Path, set: &str, shard: Option<&str>, target: &SuiteTarg
     let shard = shard.map(Shard::parse).transpose()?.unwrap_or(Shard::WHOLE);
     let out = target.out_dir(&suite);
     let sd = shiftbench::generate::sd::prepare(config, &suite.path, seed, target.weights.as_deref(), Path::new(shiftbench::fetch::lock::LOCK_FILE))?;
-    let source = shiftbench::prepare::generated_set_source(config, plan, &sd, &out.join("work"))?;
+    let prepared = shiftbench::generate::PreparedGenerators { sd, ..Default::default() };
+    let source = shiftbench::prepare::generated_set_source(config, plan, &prepared, &out.join("work"))?;
     let (generator, set_dir) = (&source.generator, &source.dir);
     let target = match dir {
         Some(d) => d,

@@ -55,6 +55,7 @@
 //! variations); text + image paints it in the prompt's look and blends `1 − strength` of the real
 //! image's pixels back (img2img), so strength 1 keeps only the source's geometry.
 
+pub mod diffusion;
 pub mod manifest;
 pub mod procedural;
 pub mod sd;
@@ -236,19 +237,30 @@ impl Generator for ProceduralGenerator {
 }
 
 /// A suite's generator, ready to render: the built-in one (with its real source, if conditioned
-/// on images), or a Stable Diffusion generator whose weights were located (and hashed) beforehand.
+/// on images), a Stable Diffusion generator whose weights were located (and hashed) beforehand,
+/// or a diffusion model the run trained.
 pub enum SuiteGenerator<'a> {
     Procedural(ProceduralGenerator),
     StableDiffusion(&'a sd::SdGenerator),
+    Diffusion(&'a diffusion::DiffusionGenerator),
+}
+
+/// The generators of a suite that had to be prepared before any image: Stable Diffusion's
+/// located weights ([`sd::prepare`]) and the trained diffusion models ([`diffusion::prepare`]).
+#[derive(Default)]
+pub struct PreparedGenerators {
+    pub sd: std::collections::BTreeMap<String, sd::SdGenerator>,
+    pub diffusion: std::collections::BTreeMap<String, diffusion::DiffusionGenerator>,
 }
 
 impl<'a> SuiteGenerator<'a> {
-    /// The generator named `name` of a suite whose Stable Diffusion generators are `sd`
-    /// ([`sd::prepare`]); `procedural` is what it is when it is not one of them.
-    pub fn new(name: &str, procedural: ProceduralGenerator, sd: &'a std::collections::BTreeMap<String, sd::SdGenerator>) -> Self {
-        match sd.get(name) {
-            Some(g) => SuiteGenerator::StableDiffusion(g),
-            None => SuiteGenerator::Procedural(procedural),
+    /// The generator named `name` among the `prepared` ones; `procedural` is what it is when it
+    /// is none of them.
+    pub fn new(name: &str, procedural: ProceduralGenerator, prepared: &'a PreparedGenerators) -> Self {
+        match (prepared.sd.get(name), prepared.diffusion.get(name)) {
+            (Some(g), _) => SuiteGenerator::StableDiffusion(g),
+            (None, Some(g)) => SuiteGenerator::Diffusion(g),
+            (None, None) => SuiteGenerator::Procedural(procedural),
         }
     }
 
@@ -256,6 +268,7 @@ impl<'a> SuiteGenerator<'a> {
         match self {
             SuiteGenerator::Procedural(g) => g,
             SuiteGenerator::StableDiffusion(g) => *g,
+            SuiteGenerator::Diffusion(g) => *g,
         }
     }
 
@@ -266,6 +279,7 @@ impl<'a> SuiteGenerator<'a> {
         match self {
             SuiteGenerator::Procedural(g) => g.key(),
             SuiteGenerator::StableDiffusion(g) => g.key(),
+            SuiteGenerator::Diffusion(g) => serde_json::json!({"generator": g.id(), "weights": crate::keys::hash(&g.key), "sample_steps": g.config.sample_steps}),
         }
     }
 }

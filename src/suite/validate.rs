@@ -94,7 +94,11 @@ impl SuiteValidator<'_> {
             }
         }
         for g in &s.generators {
-            self.check_generator(g, &procedural)?;
+            if g.kind == GeneratorKind::Diffusion {
+                self.check_diffusion(g, s)?;
+            } else {
+                self.check_generator(g, &procedural)?;
+            }
         }
         for g in &s.generated {
             self.positive(&g.size, "generated.size")?;
@@ -521,7 +525,108 @@ impl SuiteValidator<'_> {
         Ok(())
     }
 
+    /// A `kind = "diffusion"` generator: its own keys only, what it learns from, its base.
+    fn check_diffusion(&self, g: &GeneratorSpec, s: &SuiteFile) -> Result<(), ConfigError> {
+        let foreign: [(&str, Option<std::ops::Range<usize>>); 10] = [
+            ("templates", g.templates.as_ref().map(|v| v.span())),
+            ("preset", g.preset.as_ref().map(|v| v.span())),
+            ("weights", g.weights.as_ref().map(|v| v.span())),
+            ("scheduler", g.scheduler.as_ref().map(|v| v.span())),
+            ("guidance", g.guidance.as_ref().map(|v| v.span())),
+            ("size", g.size.as_ref().map(|v| v.span())),
+            ("dtype", g.dtype.as_ref().map(|v| v.span())),
+            ("conditioning", g.conditioning.as_ref().map(|v| v.span())),
+            ("source", g.source.as_ref().map(|v| v.span())),
+            ("strength", g.strength.as_ref().map(|v| v.span())),
+        ];
+        if let Some((key, Some(span))) = foreign.into_iter().find(|(_, s)| s.is_some()) {
+            return Err(error_at(self.path, self.text, span, format!("generators.{key}"), format!(
+                "`{key}` does not apply to kind = \"diffusion\": that model is conditioned on the class label alone and trained by the harness on `train_on`; remove it")));
+        }
+        let Some(variant) = &g.variant else {
+            return Err(self.err(&g.name, "generators.variant", "missing `variant`: what the records call these weights, e.g. variant = \"base\" or \"fine-tuned\""));
+        };
+        if !crate::fsutil::has_name_characters(variant.get_ref()) || variant.get_ref().len() > 40 {
+            return Err(self.err(variant, "generators.variant", "use 1 to 40 letters, digits and `-_+.`, not starting with `.`"));
+        }
+        let train_on = match &g.train_on {
+            Some(t) if !t.is_empty() => t,
+            _ => return Err(self.err(&g.name, "generators.train_on", "missing `train_on`: the sets the model learns from, e.g. train_on = [\"gen-train\"] (generated images) for a base model or [\"train\"] to fine-tune on the real images")),
+        };
+        self.no_duplicates(train_on.iter(), "generators.train_on", "training set", "its images would be used twice")?;
+        for t in train_on {
+            let domain = s.domains.iter().any(|d| d.name.get_ref() == t.get_ref() && d.split == Split::Train && d.source.get_ref() == "procedural");
+            let generated = s.generated.iter().find(|x| x.name.get_ref() == t.get_ref() && x.usage == GeneratedUse::Train);
+            let by_diffusion = generated.is_some_and(|x| s.generators.iter().any(|k| k.name.get_ref() == x.generator.get_ref() && k.kind == GeneratorKind::Diffusion));
+            if by_diffusion {
+                return Err(self.err(t, "generators.train_on", format!("`{}` is made by a diffusion generator; a diffusion model learns from real domains and from sets of other generators (to start from another diffusion model, name it in `base`)", t.get_ref())));
+            }
+            if !domain && generated.is_none() {
+                return Err(self.err(t, "generators.train_on", format!(
+                    "`{}` is not a procedural domain with split = \"train\" nor a generated set with use = \"train\"; defined: {}",
+                    t.get_ref(),
+                    list(s.domains.iter().filter(|d| d.split == Split::Train && d.source.get_ref() == "procedural").map(|d| d.name.get_ref().as_str())
+                        .chain(s.generated.iter().filter(|x| x.usage == GeneratedUse::Train).map(|x| x.name.get_ref().as_str())))
+                )));
+            }
+        }
+        if let Some(base) = &g.base {
+            let found = s.generators.iter().find(|k| k.name.get_ref() == base.get_ref());
+            match found {
+                _ if base.get_ref() == g.name.get_ref() => return Err(self.err(base, "generators.base", "a generator cannot start from its own weights; name another diffusion generator")),
+                Some(b) if b.kind == GeneratorKind::Diffusion && b.base.is_none() && b.width.as_ref().map(|w| *w.get_ref()) == g.width.as_ref().map(|w| *w.get_ref()) => {}
+                Some(b) if b.kind == GeneratorKind::Diffusion && b.base.is_none() => {
+                    return Err(self.err(base, "generators.base", format!("`{}` has another `width`; a fine-tuned model has its base's shape, so give both the same width", base.get_ref())))
+                }
+                Some(b) if b.kind == GeneratorKind::Diffusion => {
+                    return Err(self.err(base, "generators.base", format!("`{}` is itself fine-tuned from another; start from a generator without `base`", base.get_ref())))
+                }
+                _ => {
+                    let defined = s.generators.iter().filter(|k| k.kind == GeneratorKind::Diffusion && k.base.is_none()).map(|k| k.name.get_ref().as_str());
+                    return Err(self.err(base, "generators.base", format!("`{}` is not a diffusion generator of this suite; defined: {}", base.get_ref(), list(defined))));
+                }
+            }
+        }
+        if let Some(steps) = &g.steps {
+            self.positive(steps, "generators.steps")?;
+            self.at_most(steps, 1_000_000, "generators.steps", "optimiser steps")?;
+        }
+        if let Some(b) = &g.batch_size {
+            self.positive(b, "generators.batch_size")?;
+            self.at_most(b, 1024, "generators.batch_size", "images")?;
+        }
+        if let Some(w) = &g.width {
+            if !(4..=256).contains(w.get_ref()) {
+                return Err(self.err(w, "generators.width", "must be between 4 and 256 channels"));
+            }
+        }
+        if let Some(lr) = &g.lr {
+            if !(*lr.get_ref() > 0.0 && *lr.get_ref() < 1.0) {
+                return Err(self.err(lr, "generators.lr", "must be in (0, 1), Adam's learning rate (e.g. 1e-3; lower for fine-tuning)"));
+            }
+        }
+        if let Some(n) = &g.sample_steps {
+            self.positive(n, "generators.sample_steps")?;
+            self.at_most(n, crate::generate::diffusion::TIMESTEPS, "generators.sample_steps", "DDIM steps")?;
+        }
+        if !s.suite.image_size.get_ref().is_multiple_of(8) {
+            return Err(self.err(&s.suite.image_size, "suite.image_size", format!("generator `{}` is a diffusion model, which halves its images three times (2×2 patches, then two levels): use an image_size divisible by 8", g.name.get_ref())));
+        }
+        Ok(())
+    }
+
     fn check_generator(&self, g: &GeneratorSpec, domains: &BTreeSet<&str>) -> Result<(), ConfigError> {
+        let diffusion_keys: [(&str, Option<std::ops::Range<usize>>); 6] = [
+            ("variant", g.variant.as_ref().map(|v| v.span())),
+            ("base", g.base.as_ref().map(|v| v.span())),
+            ("train_on", g.train_on.as_ref().and_then(|v| v.first()).map(|v| v.span())),
+            ("width", g.width.as_ref().map(|v| v.span())),
+            ("lr", g.lr.as_ref().map(|v| v.span())),
+            ("sample_steps", g.sample_steps.as_ref().map(|v| v.span())),
+        ];
+        if let Some((key, Some(span))) = diffusion_keys.into_iter().find(|(_, s)| s.is_some()) {
+            return Err(error_at(self.path, self.text, span, format!("generators.{key}"), format!("`{key}` applies to kind = \"diffusion\" only; remove it or change the kind")));
+        }
         self.check_conditioning(g, domains)?;
         if g.kind == GeneratorKind::Procedural {
             let sd_keys: [(&str, Option<std::ops::Range<usize>>); 8] = [

@@ -288,7 +288,7 @@ fn used_generators(suite: &SuiteConfig) -> impl Iterator<Item = (&crate::suite::
     let used: std::collections::BTreeSet<&str> = suite.generated.iter().map(|g| g.generator.as_str()).collect();
     suite.generators.iter().filter(move |g| used.contains(g.name.as_str())).filter_map(|g| match &g.backend {
         GeneratorBackend::StableDiffusion(c) => Some((g, c)),
-        GeneratorBackend::Procedural => None,
+        GeneratorBackend::Procedural | GeneratorBackend::Diffusion(_) => None,
     })
 }
 
