@@ -4,7 +4,8 @@
 //! - `fit`: `BaselineFit`, the one baseline type (a fitted line, its bootstrap refits, and how a
 //!   classifier is scored against it), shared by `shiftbench er`, the reference fits and the
 //!   leaderboard (`report`), and `FITS_FILE`.
-//! - `table`: the accuracy and model-types tables `shiftbench er` reads.
+//! - `table`: the accuracy and model-types tables `shiftbench er` reads; `testbed_types` reads
+//!   the imagenet-testbed's own classification (`plotting/model_types.py`) as a model-types table.
 //! - `pairing`: which columns are compared, the named presets, and which models form a baseline.
 //! - `reference`: fixed published fits from a `[[reference_fits]]` TOML file.
 //! - `report`: `compute` (fit every pairing, score every model) and `shiftbench er`'s two CSVs.
@@ -19,3 +20,4 @@ pub mod reference;
 pub mod report;
 pub mod request;
 pub mod table;
+pub mod testbed_types;
