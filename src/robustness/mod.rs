@@ -6,6 +6,8 @@
 //!   leaderboard (`report`), and `FITS_FILE`.
 //! - `table`: the accuracy and model-types tables `shiftbench er` reads; `testbed_types` reads
 //!   the imagenet-testbed's own classification (`plotting/model_types.py`) as a model-types table.
+//! - `baseline`: a suite's `[metrics.baseline_table]`: the table's baseline points, read from the
+//!   fetch cache into the protocol its records carry, and refitted from there by the leaderboard.
 //! - `pairing`: which columns are compared, the named presets, and which models form a baseline.
 //! - `reference`: fixed published fits from a `[[reference_fits]]` TOML file.
 //! - `report`: `compute` (fit every pairing, score every model) and `shiftbench er`'s two CSVs.
@@ -14,6 +16,7 @@
 //! The formulas (fits, bootstrap, intervals) are `metrics`'; everything here is pure except the
 //! `load`s, `report::write` and `ErRequest::run`.
 
+pub mod baseline;
 pub mod fit;
 pub mod pairing;
 pub mod reference;
