@@ -642,3 +642,67 @@ fn compare_measures_er_against_the_suites_baseline_table_as_er_does() {
     let wanted: Vec<&str> = er_fits.lines().filter(|l| l.starts_with("shift,") || l.starts_with("imagenet-r,") || l.starts_with("objectnet,")).collect();
     assert_eq!(ours.lines().collect::<Vec<_>>(), wanted);
 }
+
+/// RQ5 for outside classifiers: a suite with a generated evaluation set (the built-in procedural
+/// generator) scores a compared classifier on it too, and its leaderboard row has the
+/// degradation `acc_<id> − acc_<generated>` as a trained entry's would.
+#[test]
+fn compare_scores_the_generated_evaluation_set_and_fills_the_degradation() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let suite = root.join("gen-eval.toml");
+    write(&suite, br#"[suite]
+name = "gen-eval-fixture"
+seed = 0
+image_size = 32
+classes = ["airplane", "boat", "car", "cup"]
+
+[[domains]]
+name = "val"
+source = "procedural"
+style = "photo"
+split = "val"
+size = 40
+
+[[domains]]
+name = "sketch"
+source = "procedural"
+style = "sketch"
+split = "shift"
+size = 40
+
+[[generators]]
+name = "procedural"
+kind = "procedural"
+templates = "clip-imagenet-80"
+
+[[generated]]
+name = "gen-val"
+generator = "procedural"
+use = "eval"
+size = 40
+
+[metrics]
+id_domain = "val"
+shifts = ["sketch"]
+generated_eval = "gen-val"
+"#);
+    // An untrained classifier of the suite's 4 classes: the degradation is defined whatever
+    // the accuracies are; what matters is that the row has it.
+    let config = shiftbench::model::ArchConfig::from_description("resnet-w4-b1-s1", 4, 32).unwrap();
+    let weights = root.join("w4.safetensors");
+    shiftbench::model::ResNet::new(config, 7, &candle_core::Device::Cpu).unwrap().save(&weights).unwrap();
+    let (suite_s, out) = (suite.display().to_string(), root.join("results"));
+    let run = shiftbench(&["compare", &suite_s, "--name", "outside", "--arch", "resnet-w4-b1-s1", "--weights", weights.to_str().unwrap(), "--out", out.to_str().unwrap()], root);
+    assert!(run.status.success(), "compare: {}", String::from_utf8_lossy(&run.stderr));
+    assert!(String::from_utf8_lossy(&run.stdout).contains("3 evaluation sets scored"), "{}", String::from_utf8_lossy(&run.stdout));
+
+    let generated = record(&out, "outside", "gen-val");
+    assert_eq!((generated.domain_role, generated.n), (shiftbench::record::DomainRole::Generated, 40));
+    let val = record(&out, "outside", "val");
+    let acc = |r: &RunRecord| shiftbench::metrics::accuracy(r.correct, r.n);
+    let leaderboard = csv_rows(&std::fs::read_to_string(out.join("leaderboard.csv")).unwrap());
+    let row = &leaderboard[0];
+    assert_eq!((row["role"].as_str(), row["acc_gen-val"].as_str()), ("compared", shiftbench::csvfmt::fixed(Some(acc(&generated)), 2).as_str()));
+    assert_eq!(row["gen_degradation"], shiftbench::csvfmt::fixed(Some(acc(&val) - acc(&generated)), 2), "{row:?}");
+}
