@@ -137,6 +137,6 @@ mod tests {
         assert!(err.contains("not the imagenet-testbed's plotting/model_types.py"), "{err}");
         // The dict's closing brace missing: the loop below is read as an entry and refused.
         let err = parse("m.py", &EXCERPT.replace("\n}\n\nfor", "\n\nfor")).unwrap_err().to_string();
-        assert!(err.starts_with("m.py:14:"), "{err}");
+        assert!(err.starts_with("m.py:13:"), "{err}");
     }
 }
