@@ -10,6 +10,10 @@
 //! evaluated again. Records are `records/compared/<name>/external/seed-0/<domain>.json`: the
 //! harness knows nothing of the classifier's training, so the leaderboard leaves its
 //! `train_images` and `epochs` empty and calls its regime `external`.
+//!
+//! A suite with `[metrics.baseline_table]` also measures effective robustness against the
+//! table's baselines (`robustness::baseline`): their points go into the records' protocol, so
+//! the leaderboard's `er_table_<shift>` columns need nothing but records.
 
 use crate::data::image::Preprocess;
 use crate::eval::RecordSubject;
@@ -57,7 +61,9 @@ pub fn compare(suite: &Suite, req: &CompareRequest) -> Result<CompareSummary> {
     crate::fsutil::checked_name(&req.name, "--name").map_err(|e| anyhow::anyhow!("--name {e}: use letters, digits, `-`, `_` and `.`"))?;
     let config = &suite.config;
     crate::run::check_before_work(suite, &req.out)?;
-    let plan = Plan::new(config, req.seed.unwrap_or(config.seed), false);
+    let mut plan = Plan::new(config, req.seed.unwrap_or(config.seed), false);
+    // Read before any evaluation, so a table that is not fetched is the first thing a user sees.
+    plan.protocol.baseline_table = crate::robustness::baseline::protocol_table(config, &req.lock)?;
     if let Some(p) = &req.preprocess {
         ensure!(
             p.crop == config.image_size,

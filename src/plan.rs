@@ -163,6 +163,8 @@ impl Plan {
             flip_tta: config.flip_tta,
             id_axes: m.id_axes.clone(),
             reference_fits: m.reference_fits.clone(),
+            // Read from the table's artifact when records are made (`robustness::baseline`).
+            baseline_table: None,
         };
         let mut eval_sets = vec![(protocol.id_domain.clone(), DomainRole::Id)];
         eval_sets.extend(protocol.id_axes.iter().map(|s| (s.clone(), DomainRole::Id)));

@@ -61,6 +61,55 @@ pub struct Protocol {
     /// shift with its own x axis. Absent when none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reference_fits: Vec<ProtocolFit>,
+    /// Baselines fitted from an accuracy table (`[metrics.baseline_table]`): per shift the
+    /// table's baseline models and their accuracies, so the leaderboard refits them, with their
+    /// bootstrap, from records alone. Absent when the suite names no table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_table: Option<ProtocolTable>,
+}
+
+/// The baselines of a suite's accuracy table, as read when the record was made.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProtocolTable {
+    /// The `datasets.lock` artifacts the points come from, and their pinned sha256.
+    pub table: String,
+    pub table_sha256: String,
+    pub types: String,
+    pub types_sha256: String,
+    /// The `shiftbench er` preset that chose the pairings and the baseline models.
+    pub preset: String,
+    /// `logit`, `probit` or `linear` (the protocol's).
+    pub transform: String,
+    /// Bootstrap refits over the baseline models, and the seed of their streams.
+    pub resamples: u64,
+    pub seed: u64,
+    /// In the protocol's shift order; shifts the preset does not pair have none.
+    pub fits: Vec<ProtocolTableFit>,
+}
+
+/// One shift's baseline from the table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProtocolTableFit {
+    /// The shift domain (y axis), named as the table's column.
+    pub shift: String,
+    /// The in-distribution domain (x axis): `id_domain` or one of `id_axes`.
+    pub id_domain: String,
+    /// The preset's name of the pairing (`imagenet-sketch`): it names the bootstrap stream, as in
+    /// `shiftbench er`.
+    pub pairing: String,
+    /// The baseline models in table order, with their accuracies.
+    pub points: Vec<BaselinePoint>,
+}
+
+/// A baseline model's (ID, shifted) accuracies, percent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaselinePoint {
+    pub model: String,
+    pub id: f64,
+    pub shift: f64,
 }
 
 /// One reference fit: `transform(acc_shift) = slope · transform(acc_id) + intercept`.

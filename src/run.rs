@@ -85,7 +85,8 @@ pub fn run_suite(suite: &Suite, opts: &RunOptions) -> Result<RunSummary> {
         suite.name()
     );
     check_before_work(suite, &opts.out)?;
-    let plan = Plan::new(config, opts.seed.unwrap_or(config.seed), opts.quick);
+    let mut plan = Plan::new(config, opts.seed.unwrap_or(config.seed), opts.quick);
+    plan.protocol.baseline_table = crate::robustness::baseline::protocol_table(config, Path::new(crate::fetch::lock::LOCK_FILE))?;
     let work = opts.out.join("work");
     let manifest = crate::folder::RunManifest { suite: suite.name().to_string(), suite_hash: suite.hash.clone(), seed: plan.seed, quick: opts.quick };
     let _owner = crate::folder::claim(&opts.out, &manifest)?;

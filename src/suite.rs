@@ -22,7 +22,7 @@ mod sweep;
 mod validate;
 
 pub use sweep::value_label as sweep_value_label;
-pub use resolve::{Domain, DomainData, FileDomain, FileSource, GeneratedSet, GeneratorBackend, GeneratorConfig, LeaderboardPlan, Metrics, Model, QuickProfile, Regime, SuiteConfig, Testbed, TestbedModel, Training};
+pub use resolve::{BaselineTable, Domain, DomainData, FileDomain, FileSource, GeneratedSet, GeneratorBackend, GeneratorConfig, LeaderboardPlan, Metrics, Model, QuickProfile, Regime, SuiteConfig, Testbed, TestbedModel, Training};
 
 /// A suite exactly as written in its file (positions kept for error messages); the runtime reads
 /// its resolved form, [`SuiteConfig`].
@@ -363,8 +363,27 @@ pub struct MetricsSpec {
     /// instead of a trained testbed. A fit's `id_column` and `shift_column` name the suite's
     /// domains.
     pub reference_fits: Option<Spanned<String>>,
+    /// An accuracy table to fit baselines from, as `shiftbench er --preset` does: effective
+    /// robustness against them, with bootstrap intervals, beside the suite's own fits.
+    pub baseline_table: Option<BaselineTableSpec>,
     #[serde(default = "default_transform")]
     pub transform: Transform,
+}
+
+/// `[metrics.baseline_table]`: a wide accuracy table and its model types, both artifacts of
+/// `datasets.lock` listed in `[suite] artifacts`, and the preset that pairs its columns and picks
+/// its baseline models. A preset pairing applies to the suite's shift named as its shift column
+/// (the imagenet-testbed's `imagenet-sketch`, ...), measured against its ID column, which must be
+/// `id_domain` or one of `id_axes`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaselineTableSpec {
+    /// `artifact:NAME`: the accuracy table (`robustness_top1s.csv`'s format).
+    pub table: Spanned<String>,
+    /// `artifact:NAME`: the model types (a `model,model_type,...` CSV, or the testbed's `.py`).
+    pub types: Spanned<String>,
+    /// `imagenet-testbed` (`shiftbench er --preset`).
+    pub preset: Spanned<String>,
 }
 
 fn default_transform() -> Transform {
@@ -436,10 +455,11 @@ impl Suite {
         let validator = validate::SuiteValidator { text, path };
         validator.validate(&file)?;
         let reference_fits = validator.reference_fits(&file)?;
+        let baseline_table = validator.baseline_table(&file)?;
         Ok(Suite {
             path: path.to_path_buf(),
             hash: crate::fsutil::sha256_hex(text.as_bytes()),
-            config: resolve::resolve(&file, path, reference_fits),
+            config: resolve::resolve(&file, path, reference_fits, baseline_table),
             text: text.to_string(),
             artifact_spans: file.suite.artifacts.iter().map(|a| a.span()).collect(),
         })

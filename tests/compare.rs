@@ -497,3 +497,212 @@ shifts = ["objectnet"]
         assert!(o.train.arch.starts_with("onnx:"), "{}", o.train.arch);
     }
 }
+
+/// The fixture's accuracy table: every column `shiftbench er --preset imagenet-testbed` pairs,
+/// nine models chosen so that each part of the testbed's baseline rule decides one of them.
+/// Columns: val, V2, Sketch, val on R's classes, R, val on ObjectNet's classes, ObjectNet.
+const TABLE: &str = "model,val,imagenetv2-matched-frequency-format-val,imagenet-sketch,val-on-imagenet-r-classes,imagenet-r,val-on-objectnet-classes,objectnet-1.0-beta,unused\n\
+std-a,60,48,20,70,30,62,30,1\n\
+std-b,70,58,25,80,38,72,38,1\n\
+std-c,76,64,30,86,45,78,44,1\n\
+std-d,80,69,33,90,52,83,50,1\n\
+std-e-aws,78,70,35,88,60,80,55,1\n\
+robust-f,75,65,40,85,60,77,50,1\n\
+more-g,79,70,40,89,65,81,52,1\n\
+low-h,40,30,10,50,15,45,15,1\n\
+missing-i,72,60,27,82,40,74,,1\n";
+
+/// The same models' types in the testbed's `plotting/model_types.py` format. The fixture's
+/// `mapper` sends MORE_DATA to the natural-shift STANDARD (the testbed's does not), so the two
+/// type columns pick different baselines and the test sees which column each shift reads.
+const TYPES_PY: &str = "from enum import Enum\n\nmodel_types_map = {\n'std-a': ModelTypes.STANDARD,\n'std-b': ModelTypes.STANDARD,\n'std-c': ModelTypes.STANDARD,\n'std-d': ModelTypes.STANDARD,\n'std-e-aws': ModelTypes.STANDARD,\n'robust-f': ModelTypes.ROBUST_INTV,\n'more-g': ModelTypes.MORE_DATA,\n'low-h': ModelTypes.STANDARD,\n'missing-i': ModelTypes.STANDARD\n}\n\nfor i in range(2):\n    model_types_map[f\"loop_{i}_epochs\"] =  ModelTypes.LOW_ACCURACY_CNN\n\nmapper = {\n\tModelTypes.STANDARD: NatModelTypes.STANDARD,\n\tModelTypes.ROBUST_INTV: NatModelTypes.ROBUST_INTV,\n\tModelTypes.MORE_DATA: NatModelTypes.STANDARD,\n\tModelTypes.LOW_ACCURACY_CNN : NatModelTypes.LOW_ACCURACY_CNN\n}\n";
+
+/// `TYPES_PY` as the CSV `shiftbench er --types` is given in the independent computation.
+const TYPES_CSV: &str = "model,model_type,natural_shift_model_type\nstd-a,STANDARD,STANDARD\nstd-b,STANDARD,STANDARD\nstd-c,STANDARD,STANDARD\nstd-d,STANDARD,STANDARD\nstd-e-aws,STANDARD,STANDARD\nrobust-f,ROBUST_INTV,ROBUST_INTV\nmore-g,MORE_DATA,STANDARD\nlow-h,STANDARD,STANDARD\nmissing-i,STANDARD,STANDARD\n";
+
+/// A lock pinning `files` (name, file name, bytes) as plain-file artifacts, with each file placed
+/// where the fetch cache `cache` keeps it.
+fn lock_with(root: &Path, cache: &Path, files: &[(&str, &str, &[u8])]) {
+    let mut lock = String::from("version = 1\n");
+    for (name, file, bytes) in files {
+        let sha = shiftbench::fsutil::sha256_hex(bytes);
+        lock.push_str(&format!(
+            "\n[[artifact]]\nname = \"{name}\"\nurls = [\"https://example.invalid/fixture/{file}\"]\nsha256 = \"{sha}\"\nbytes = {}\nformat = \"file\"\nlicense = \"MIT\"\nhomepage = \"https://example.invalid\"\n",
+            bytes.len()
+        ));
+        write(&cache.join(format!("files/{sha}/{file}")), bytes);
+    }
+    write(&root.join("datasets.lock"), lock.as_bytes());
+}
+
+/// The fixture's val, ImageNet-R and ObjectNet sets, their domains named as the testbed table's
+/// columns (as suites/imagenet-eval.toml names them), with `[metrics.baseline_table]`.
+fn table_suite(f: &Fixture) -> PathBuf {
+    let suite = f.root.join("table-fixture.toml");
+    let val = |name: &str, extra: &str| {
+        format!("[[domains]]\nname = \"{name}\"\nsource = \"folder:val\"\nsplit = \"val\"\nlayout = \"imagenet-val\"\npreprocess = \"{EVAL}\"\nlabels = \"LOC_val_solution.csv\"\n{extra}\n")
+    };
+    let text = format!(
+        "[suite]\nname = \"table-fixture\"\nseed = 0\nimage_size = 64\nvocabulary = \"imagenet-1k\"\nartifacts = [\"fixture-top1s\", \"fixture-types\"]\n\n{}{}{}\
+         [[domains]]\nname = \"imagenet-r\"\nsource = \"folder:imagenet-r\"\nsplit = \"shift\"\nlayout = \"wnid-folders\"\npreprocess = \"{EVAL}\"\nprotocol = \"imagenet-r\"\n\n\
+         [[domains]]\nname = \"objectnet-1.0-beta\"\nsource = \"folder:objectnet-1.0\"\nsplit = \"shift\"\nlayout = \"objectnet\"\npreprocess = \"{EVAL}\"\nprotocol = \"objectnet-testbed\"\n\n\
+         [metrics]\nid_domain = \"val\"\nid_axes = [\"val-on-imagenet-r-classes\", \"val-on-objectnet-classes\"]\nshifts = [\"imagenet-r\", \"objectnet-1.0-beta\"]\nreference_fits = \"fits.toml\"\n\n\
+         [metrics.baseline_table]\ntable = \"artifact:fixture-top1s\"\ntypes = \"artifact:fixture-types\"\npreset = \"imagenet-testbed\"\n",
+        val("val", ""),
+        val("val-on-imagenet-r-classes", "protocol = \"imagenet-r-classes\""),
+        val("val-on-objectnet-classes", "protocol = \"objectnet-classes\"\nobjectnet_from = \"objectnet-1.0-beta\"")
+    );
+    write(&suite, text.as_bytes());
+    suite
+}
+
+fn csv_rows(text: &str) -> Vec<BTreeMap<String, String>> {
+    let mut r = csv::Reader::from_reader(text.as_bytes());
+    let headers = r.headers().unwrap().clone();
+    r.records().map(|rec| headers.iter().zip(rec.unwrap().iter()).map(|(h, v)| (h.to_string(), v.to_string())).collect()).collect()
+}
+
+#[test]
+fn compare_measures_er_against_the_suites_baseline_table_as_er_does() {
+    let f = fixture();
+    let suite = table_suite(&f).display().to_string();
+    let (out, cache) = (f.root.join("results"), f.root.join("cache"));
+    let negated = negated_weights(&f.root).display().to_string();
+    let args = ["compare", &suite, "--name", "tiny-negated", "--arch", "resnet-imagenet-basic-w8-l1.1.1.1", "--weights", &negated, "--out", out.to_str().unwrap()];
+    let compare = |cache: &Path| Command::new(BIN).args(args).current_dir(&f.root).env("RAYON_NUM_THREADS", "2").env("SHIFTBENCH_CACHE", cache).output().unwrap();
+
+    // The lock pins the table, but nothing is fetched yet: refused before any evaluation.
+    lock_with(&f.root, &f.root.join("elsewhere"), &[("fixture-top1s", "top1s.csv", TABLE.as_bytes()), ("fixture-types", "model_types.py", TYPES_PY.as_bytes())]);
+    let refused = compare(&cache);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && stderr.contains("run `shiftbench fetch fixture-top1s` first"), "{stderr}");
+    assert!(!out.join("records").exists(), "nothing is evaluated without the table");
+
+    lock_with(&f.root, &cache, &[("fixture-top1s", "top1s.csv", TABLE.as_bytes()), ("fixture-types", "model_types.py", TYPES_PY.as_bytes())]);
+    let check = shiftbench(&["check", &suite], &f.root);
+    let stdout = String::from_utf8_lossy(&check.stdout);
+    assert!(check.status.success() && stdout.contains("baseline table: artifact `fixture-top1s`"), "{stdout}{}", String::from_utf8_lossy(&check.stderr));
+    let run = compare(&cache);
+    assert!(run.status.success(), "compare: {}", String::from_utf8_lossy(&run.stderr));
+
+    // The baselines by hand from the rule: STANDARD models not named *aws*, with both
+    // accuracies, ID ≥ 75 on R's classes (model_type) and ≥ 55 on ObjectNet's (natural type).
+    let r = record(&out, "tiny-negated", "imagenet-r");
+    let table = r.protocol.baseline_table.as_ref().expect("the records carry the table's baselines");
+    assert_eq!((table.table.as_str(), table.preset.as_str(), table.resamples, table.seed), ("fixture-top1s", "imagenet-testbed", 1000, 0));
+    assert_eq!(table.table_sha256, shiftbench::fsutil::sha256_hex(TABLE.as_bytes()));
+    let baseline: Vec<(&str, &str, Vec<&str>)> =
+        table.fits.iter().map(|f| (f.shift.as_str(), f.pairing.as_str(), f.points.iter().map(|p| p.model.as_str()).collect())).collect();
+    assert_eq!(
+        baseline,
+        [
+            ("imagenet-r", "imagenet-r", vec!["std-b", "std-c", "std-d", "missing-i"]),
+            ("objectnet-1.0-beta", "objectnet", vec!["std-a", "std-b", "std-c", "std-d", "more-g"]),
+        ]
+    );
+
+    // The independent computation: `shiftbench er` on the same table with this classifier's
+    // accuracies (from its records, at full precision) added as one more row.
+    let acc = |domain: &str| {
+        let r = record(&out, "tiny-negated", domain);
+        shiftbench::metrics::accuracy(r.correct, r.n)
+    };
+    let mut with_model = TABLE.to_string();
+    with_model.push_str(&format!(
+        "tiny-negated,{},,,{},{},{},{},\n",
+        acc("val"),
+        acc("val-on-imagenet-r-classes"),
+        acc("imagenet-r"),
+        acc("val-on-objectnet-classes"),
+        acc("objectnet-1.0-beta")
+    ));
+    write(&f.root.join("er/table.csv"), with_model.as_bytes());
+    write(&f.root.join("er/types.csv"), TYPES_CSV.as_bytes());
+    let er = shiftbench(&["er", "--table", "er/table.csv", "--types", "er/types.csv", "--preset", "imagenet-testbed", "--out", "er/out"], &f.root);
+    assert!(er.status.success(), "er: {}", String::from_utf8_lossy(&er.stderr));
+    let er_rows = csv_rows(&std::fs::read_to_string(f.root.join("er/out/effective_robustness.csv")).unwrap());
+    let leaderboard = csv_rows(&std::fs::read_to_string(out.join("leaderboard.csv")).unwrap());
+    let row = &leaderboard[0];
+    for (shift, pairing) in [("imagenet-r", "imagenet-r"), ("objectnet-1.0-beta", "objectnet")] {
+        let want = er_rows.iter().find(|r| r["model"] == "tiny-negated" && r["shift"] == pairing).unwrap_or_else(|| panic!("no er row for {pairing}"));
+        for (ours, theirs) in [("", "er"), ("_lo", "er_lo"), ("_hi", "er_hi")] {
+            assert_eq!(row[&format!("er_table_{shift}{ours}")], want[theirs], "{shift}{ours}");
+        }
+        assert!(!want["er_lo"].is_empty(), "{want:?}");
+    }
+    // On ObjectNet's classes the classifier is above 0 %, where the refitted lines disagree: a
+    // real interval (on R's it is at 0 %, which every line maps to 0 %).
+    let objectnet = er_rows.iter().find(|r| r["model"] == "tiny-negated" && r["shift"] == "objectnet").unwrap();
+    assert!(objectnet["id_acc"] != "0.00" && objectnet["er_lo"] != objectnet["er_hi"], "{objectnet:?}");
+    // The reference-fit ER stays beside it, without an interval (a published line has no models).
+    assert!(!row["er_imagenet-r"].is_empty() && row["er_imagenet-r_lo"].is_empty() && !row["er_table_imagenet-r_lo"].is_empty(), "{row:?}");
+    // table_fits.csv is `er`'s fits.csv, restricted to the suite's shifts.
+    let er_fits = std::fs::read_to_string(f.root.join("er/out/fits.csv")).unwrap();
+    let ours = std::fs::read_to_string(out.join("table_fits.csv")).unwrap();
+    let wanted: Vec<&str> = er_fits.lines().filter(|l| l.starts_with("shift,") || l.starts_with("imagenet-r,") || l.starts_with("objectnet,")).collect();
+    assert_eq!(ours.lines().collect::<Vec<_>>(), wanted);
+}
+
+/// RQ5 for outside classifiers: a suite with a generated evaluation set (the built-in procedural
+/// generator) scores a compared classifier on it too, and its leaderboard row has the
+/// degradation `acc_<id> − acc_<generated>` as a trained entry's would.
+#[test]
+fn compare_scores_the_generated_evaluation_set_and_fills_the_degradation() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let suite = root.join("gen-eval.toml");
+    write(&suite, br#"[suite]
+name = "gen-eval-fixture"
+seed = 0
+image_size = 32
+classes = ["airplane", "boat", "car", "cup"]
+
+[[domains]]
+name = "val"
+source = "procedural"
+style = "photo"
+split = "val"
+size = 40
+
+[[domains]]
+name = "sketch"
+source = "procedural"
+style = "sketch"
+split = "shift"
+size = 40
+
+[[generators]]
+name = "procedural"
+kind = "procedural"
+templates = "clip-imagenet-80"
+
+[[generated]]
+name = "gen-val"
+generator = "procedural"
+use = "eval"
+size = 40
+
+[metrics]
+id_domain = "val"
+shifts = ["sketch"]
+generated_eval = "gen-val"
+"#);
+    // An untrained classifier of the suite's 4 classes: the degradation is defined whatever
+    // the accuracies are; what matters is that the row has it.
+    let config = shiftbench::model::ArchConfig::from_description("resnet-w4-b1-s1", 4, 32).unwrap();
+    let weights = root.join("w4.safetensors");
+    shiftbench::model::ResNet::new(config, 7, &candle_core::Device::Cpu).unwrap().save(&weights).unwrap();
+    let (suite_s, out) = (suite.display().to_string(), root.join("results"));
+    let run = shiftbench(&["compare", &suite_s, "--name", "outside", "--arch", "resnet-w4-b1-s1", "--weights", weights.to_str().unwrap(), "--out", out.to_str().unwrap()], root);
+    assert!(run.status.success(), "compare: {}", String::from_utf8_lossy(&run.stderr));
+    assert!(String::from_utf8_lossy(&run.stdout).contains("3 evaluation sets scored"), "{}", String::from_utf8_lossy(&run.stdout));
+
+    let generated = record(&out, "outside", "gen-val");
+    assert_eq!((generated.domain_role, generated.n), (shiftbench::record::DomainRole::Generated, 40));
+    let val = record(&out, "outside", "val");
+    let acc = |r: &RunRecord| shiftbench::metrics::accuracy(r.correct, r.n);
+    let leaderboard = csv_rows(&std::fs::read_to_string(out.join("leaderboard.csv")).unwrap());
+    let row = &leaderboard[0];
+    assert_eq!((row["role"].as_str(), row["acc_gen-val"].as_str()), ("compared", shiftbench::csvfmt::fixed(Some(acc(&generated)), 2).as_str()));
+    assert_eq!(row["gen_degradation"], shiftbench::csvfmt::fixed(Some(acc(&val) - acc(&generated)), 2), "{row:?}");
+}

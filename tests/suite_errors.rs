@@ -574,3 +574,87 @@ fn a_diffusion_generator_needs_an_image_size_divisible_by_8() {
     let (text, line) = rq_edited("[suite]", "image_size = 32", "image_size = 36");
     assert_error(&error_of(&text), line, "suite.image_size", &["divisible by 8", "diffusion-base"]);
 }
+
+const IMAGENET_EVAL: &str = include_str!("../suites/imagenet-eval.toml");
+
+/// suites/imagenet-eval.toml with `from` replaced by `to` (each must occur once), and the 1-based
+/// line of the first edit. Parsed as `suites/broken.toml`, so its reference fits still resolve.
+fn eval_edited(edits: &[(&str, &str)]) -> (String, usize) {
+    let mut text = IMAGENET_EVAL.to_string();
+    let at = IMAGENET_EVAL.find(edits[0].0).unwrap_or_else(|| panic!("{:?} not in imagenet-eval.toml", edits[0].0));
+    for (from, to) in edits {
+        assert_eq!(text.matches(from).count(), 1, "{from:?}");
+        text = text.replacen(from, to, 1);
+    }
+    (text, IMAGENET_EVAL[..at].matches('\n').count() + 1)
+}
+
+#[test]
+fn the_imagenet_eval_suite_fits_baselines_from_the_pinned_testbed_table() {
+    let suite = Suite::parse(IMAGENET_EVAL, Path::new("suites/imagenet-eval.toml")).expect("imagenet-eval.toml parses");
+    let t = suite.config.metrics.baseline_table.as_ref().expect("a baseline table");
+    assert_eq!((t.table.as_str(), t.types.as_str()), ("imagenet-testbed-top1s", "imagenet-testbed-model-types"));
+    let pairs: Vec<(&str, &str, &str)> = t.pairings.iter().map(|p| (p.shift_column.as_str(), p.id_column.as_str(), p.type_column.as_str())).collect();
+    assert_eq!(
+        pairs,
+        [
+            ("imagenetv2-matched-frequency-format-val", "val", "natural_shift_model_type"),
+            ("imagenet-sketch", "val", "model_type"),
+            ("imagenet-r", "val-on-imagenet-r-classes", "model_type"),
+            ("objectnet-1.0-beta", "val-on-objectnet-classes", "natural_shift_model_type"),
+        ]
+    );
+    // Both files are pinned plain files of the real lock (`shiftbench fetch SUITE` fetches them).
+    let lock = shiftbench::fetch::lock::Lock::load(Path::new("datasets.lock")).unwrap();
+    let names: Vec<&str> = shiftbench::fetch::artifacts::suite_artifacts(&suite, &lock).unwrap().iter().map(|a| a.name.as_str()).collect();
+    assert!(names.contains(&"imagenet-testbed-top1s") && names.contains(&"imagenet-testbed-model-types"), "{names:?}");
+}
+
+#[test]
+fn baseline_table_mistakes_are_named_at_their_key() {
+    let table_line = IMAGENET_EVAL.lines().position(|l| l.starts_with("table = ")).unwrap() + 1;
+    let (text, _) = eval_edited(&[("table = \"artifact:imagenet-testbed-top1s\"", "table = \"imagenet-testbed-top1s\"")]);
+    assert_error(&error_of(&text), table_line, "metrics.baseline_table.table", &["`imagenet-testbed-top1s` is not `artifact:NAME`"]);
+
+    let (text, _) = eval_edited(&[("types = \"artifact:imagenet-testbed-model-types\"", "types = \"artifact:model-types\"")]);
+    assert_error(&error_of(&text), table_line + 1, "metrics.baseline_table.types", &["artifact `model-types` is not listed in `[suite] artifacts`"]);
+
+    let (text, _) = eval_edited(&[("preset = \"imagenet-testbed\"", "preset = \"testbed\"")]);
+    assert_error(&error_of(&text), table_line + 2, "metrics.baseline_table.preset", &["unknown preset `testbed`", "imagenet-testbed"]);
+
+    let (text, line) = eval_edited(&[("preset = \"imagenet-testbed\"", "preset = \"imagenet-testbed\"\nresamples = 10")]);
+    assert_error(&error_of(&text), line + 1, "metrics.baseline_table.resamples", &["unknown field `resamples`"]);
+
+    // The preset measures ImageNet-R against val on R's classes, which the suite must evaluate.
+    let (text, _) = eval_edited(&[
+        ("id_axes = [\"val-on-imagenet-r-classes\", ", "id_axes = ["),
+        ("reference_fits = \"imagenet-testbed-fits.toml\"\n", ""),
+    ]);
+    assert_error(&error_of(&text), table_line + 1, "metrics.baseline_table.preset", &["measures `imagenet-r` against `val-on-imagenet-r-classes`", "id_axes"]);
+
+    // No shift the preset pairs.
+    let (text, _) = eval_edited(&[
+        ("shifts = [\"imagenetv2-matched-frequency-format-val\", \"imagenet-sketch\", \"imagenet-r\", \"imagenet-a\", \"objectnet-1.0-beta\", \"objectnet-genrob\"]", "shifts = [\"imagenet-a\"]"),
+        ("reference_fits = \"imagenet-testbed-fits.toml\"\n", ""),
+    ]);
+    assert_error(&error_of(&text), table_line + 1, "metrics.baseline_table.preset", &["none of the suite's shifts (`imagenet-a`)", "imagenet-testbed"]);
+}
+
+#[test]
+fn a_baseline_table_that_is_an_archive_or_not_in_the_lock_is_refused_at_its_artifact() {
+    let lock = shiftbench::fetch::lock::Lock::load(Path::new("datasets.lock")).unwrap();
+    let artifacts_line = IMAGENET_EVAL.lines().position(|l| l.starts_with("artifacts = ")).unwrap() + 1;
+    // An archive of the lock (ImageNet-R's tar) named as the table.
+    let (text, _) = eval_edited(&[("table = \"artifact:imagenet-testbed-top1s\"", "table = \"artifact:imagenet-r\"")]);
+    let suite = Suite::parse(&text, Path::new("suites/broken.toml")).unwrap();
+    let err = shiftbench::fetch::artifacts::suite_artifacts(&suite, &lock).unwrap_err().to_string();
+    assert!(err.starts_with(&format!("suites/broken.toml:{artifacts_line}:")) && err.contains("`imagenet-r` is a tar archive") && err.contains("format = \"file\""), "{err}");
+    // A name the lock does not know.
+    let (text, _) = eval_edited(&[
+        ("\"imagenet-testbed-model-types\"]", "\"imagenet-testbed-types\"]"),
+        ("types = \"artifact:imagenet-testbed-model-types\"", "types = \"artifact:imagenet-testbed-types\""),
+    ]);
+    let suite = Suite::parse(&text, Path::new("suites/broken.toml")).unwrap();
+    let err = shiftbench::fetch::artifacts::suite_artifacts(&suite, &lock).unwrap_err().to_string();
+    assert!(err.starts_with(&format!("suites/broken.toml:{artifacts_line}:")) && err.contains("`imagenet-testbed-types` is not an artifact of datasets.lock"), "{err}");
+}

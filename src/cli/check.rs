@@ -49,6 +49,10 @@ pub fn run(args: CheckArgs) -> Result<()> {
     if !fits.is_empty() {
         println!("  reference fits: {}", fits.join(", "));
     }
+    if let Some(t) = &c.metrics.baseline_table {
+        let pairs: Vec<String> = t.pairings.iter().map(|p| format!("{} on {}", p.shift_column, p.id_column)).collect();
+        println!("  baseline table: artifact `{}` (types `{}`, preset {}): {}", t.table, t.types, t.preset.name(), pairs.join(", "));
+    }
     for (name, root, _) in sd {
         println!("  generator {name}: stable-diffusion weights complete in {}", root.display());
     }

@@ -18,7 +18,11 @@ their 200 logits only, ObjectNet by the imagenet-testbed's rule (2-pixel border 
 generative-robustness code's (one wnid per class, 113 logits, no crop), and the ID axes of their fits on \
 val images of those classes. Records hold top-1 and top-5 counts and per-class counts. Effective \
 robustness is measured against the suite's fits: its trained testbed, or the fixed lines of \
-`[metrics] reference_fits` (the imagenet-testbed's, for the ImageNet suites).\n\n\
+`[metrics] reference_fits` (the imagenet-testbed's, for the ImageNet suites): the er_<shift> columns. \
+A suite with `[metrics.baseline_table]` is also measured against baselines fitted from that accuracy \
+table (fetched first: `shiftbench fetch SUITE`), with 95% bootstrap intervals over its baseline models, \
+as `shiftbench er --preset` computes them: the er_table_<shift> columns. A suite's generated evaluation \
+set is scored too, so compared rows have gen_degradation.\n\n\
 The classifier: --arch and --weights (a safetensors file with torchvision tensor names, one logit per class \
 of the suite's vocabulary: 1000 in torchvision's order for ImageNet suites), or --onnx. File-backed sets \
 are read with --preprocess when given (the classifier's own eval transform), else with each domain's \

@@ -9,7 +9,8 @@ pub struct ErArgs {
     /// Wide accuracy table: a `model` column, then one column per evaluation setting (percent).
     #[arg(long, value_name = "ACCURACIES.csv")]
     pub table: PathBuf,
-    /// Model types: `model,model_type[,natural_shift_model_type]` (imagenet-testbed's model_types.csv).
+    /// Model types: a `model,model_type[,natural_shift_model_type]` CSV, or the imagenet-testbed's
+    /// own plotting/model_types.py (artifact imagenet-testbed-model-types).
     #[arg(long, value_name = "MODEL_TYPES.csv")]
     pub types: Option<PathBuf>,
     /// Named protocol for columns and baseline rule: imagenet-testbed.

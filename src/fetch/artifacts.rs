@@ -120,8 +120,13 @@ fn resolve_targets<'l>(lock: &'l Lock, targets: &[String]) -> Result<Vec<&'l Art
 /// unknown name is an error at its position in the suite file.
 pub fn suite_artifacts<'l>(suite: &Suite, lock: &'l Lock) -> Result<Vec<&'l Artifact>> {
     let mut out = Vec::new();
+    let table_files: Vec<&str> = suite.config.metrics.baseline_table.iter().flat_map(|t| [t.table.as_str(), t.types.as_str()]).collect();
     for (i, name) in suite.config.artifacts.iter().enumerate() {
         match lock.artifacts.iter().find(|a| &a.name == name) {
+            Some(a) if a.format.is_archive() && table_files.contains(&name.as_str()) => {
+                let message = format!("`{name}` is a {} archive in {}, but `[metrics.baseline_table]` reads it as a plain file; name an artifact with format = \"file\"", a.format, lock.path.display());
+                return Err(suite.artifact_error(i, message).into());
+            }
             Some(a) => out.push(a),
             None => {
                 let message = format!("`{name}` is not an artifact of {}; defined: {}", lock.path.display(), list(lock.artifacts.iter().map(|a| a.name.as_str())));

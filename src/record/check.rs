@@ -55,8 +55,25 @@ fn check_protocol(p: &Protocol) -> Result<(), Defect> {
             return Err(format!("names domain `{name}` twice in its protocol"));
         }
     }
-    if p.transform.parse::<crate::metrics::Transform>().is_err() {
+    let Ok(transform) = p.transform.parse::<crate::metrics::Transform>() else {
         return Err(format!("has protocol transform {:?}, not logit, probit or linear", p.transform));
+    };
+    if let Some(t) = &p.baseline_table {
+        if t.transform != p.transform {
+            return Err(format!("has a baseline table on the {} scale but a protocol on the {} scale", t.transform, p.transform));
+        }
+        for f in &t.fits {
+            if !p.shifts.contains(&f.shift) || !(f.id_domain == p.id_domain || p.id_axes.contains(&f.id_domain)) {
+                return Err(format!("has a baseline-table fit of `{}` against `{}`, which its protocol does not name as a shift and an ID domain", f.shift, f.id_domain));
+            }
+            // A table baseline that cannot carry a line would leave its ER columns empty as if
+            // not measured; `er` refuses such a baseline, and so does a record.
+            let models: Vec<String> = f.points.iter().map(|p| p.model.clone()).collect();
+            let points: Vec<(f64, f64)> = f.points.iter().map(|p| (p.id, p.shift)).collect();
+            if let Some(defect) = crate::robustness::report::baseline_defect(&models, &points, transform) {
+                return Err(format!("has a baseline-table fit of `{}` that {defect}", f.shift));
+            }
+        }
     }
     Ok(())
 }
@@ -160,7 +177,14 @@ pub fn against_plan(r: &RunRecord, e: &Expected) -> Result<(), Defect> {
             r.role, r.model, r.regime, r.seed, r.domain, r.role
         ));
     };
-    if r.protocol != e.protocol {
+    // A plan is made without reading the suite's baseline table (an artifact): its points enter
+    // the protocol when `compare` or `run` reads the table. Against such a plan the rest of the
+    // protocol is compared; the suite hash above already ties the record to the suite naming it.
+    let mut protocol = std::borrow::Cow::Borrowed(&r.protocol);
+    if e.protocol.baseline_table.is_none() && r.protocol.baseline_table.is_some() {
+        protocol.to_mut().baseline_table = None;
+    }
+    if *protocol != e.protocol {
         return Err("has another evaluation protocol than the suite's".to_string());
     }
     if r.scoring.is_none() && r.per_class_total.len() != e.classes {

@@ -53,6 +53,22 @@ impl ShiftFit {
     }
 }
 
+/// A baseline fitted from the suite's accuracy table (`[metrics.baseline_table]`), refitted from
+/// the points its records carry: `shiftbench er`'s line and bootstrap for the same table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TableFit {
+    /// The shift domain and the domain of its x axis.
+    pub shift: String,
+    pub id_domain: String,
+    /// The preset's name of the pairing (`imagenet-sketch`), as `shiftbench er` prints it.
+    pub pairing: String,
+    /// `None` when the points allow no line (`record::check` refuses such records first).
+    pub fit: Option<BaselineFit>,
+    /// Baseline models, table order, and their (ID, shifted) points, percent.
+    pub models: Vec<String>,
+    pub points: Vec<(f64, f64)>,
+}
+
 /// One trained classifier's line of the leaderboard. Accuracies are percent, ER and degradation
 /// percentage points; `None` where a record (or a fit) is missing.
 #[derive(Clone, Debug, PartialEq)]
@@ -84,6 +100,10 @@ pub struct LeaderboardRow {
     pub er_ci: Vec<Option<Interval>>,
     /// Mean of the available entries of `er`.
     pub er_mean: Option<f64>,
+    /// Effective robustness against the baseline table's fits, one per `Leaderboard::table_fits`,
+    /// same order, with the 95% bootstrap interval over the table's baseline models.
+    pub er_table: Vec<Option<f64>>,
+    pub er_table_ci: Vec<Option<Interval>>,
     /// `acc_id − acc_generated`.
     pub gen_degradation: Option<f64>,
     /// Provenance of the classifier's ID record (or of its first record by domain name when the
@@ -101,9 +121,13 @@ pub struct Leaderboard {
     pub transform: Transform,
     /// One per `protocol.shifts`, same order.
     pub fits: Vec<ShiftFit>,
+    /// One per fit of `protocol.baseline_table` (empty without one), in its order.
+    pub table_fits: Vec<TableFit>,
     /// Sorted by role (entries first), model, regime, seed.
     pub rows: Vec<LeaderboardRow>,
     pub fits_csv: String,
+    /// `table_fits.csv` (`shiftbench er`'s `fits.csv` format), when the protocol has a table.
+    pub table_fits_csv: Option<String>,
     pub leaderboard_csv: String,
 }
 
@@ -130,12 +154,51 @@ pub fn build(records: &[RunRecord]) -> Result<Leaderboard> {
 
     let fits: Vec<ShiftFit> =
         protocol.shifts.iter().map(|shift| fit_shift(&classifiers, &protocol, shift, transform)).collect();
+    let table_fits = table_fits(&protocol);
     let rows: Vec<LeaderboardRow> =
-        classifiers.iter().map(|(key, domains)| leaderboard_row(key, domains, &protocol, &fits)).collect();
+        classifiers.iter().map(|(key, domains)| leaderboard_row(key, domains, &protocol, &fits, &table_fits)).collect();
 
     let fits_csv = fits_to_csv(&fits, transform)?;
-    let leaderboard_csv = rows_to_csv(&rows, &protocol)?;
-    Ok(Leaderboard { protocol, transform, fits, rows, fits_csv, leaderboard_csv })
+    let table_fits_csv = match &protocol.baseline_table {
+        Some(_) => Some(table_fits_to_csv(&table_fits)?),
+        None => None,
+    };
+    let leaderboard_csv = rows_to_csv(&rows, &protocol, &table_fits)?;
+    Ok(Leaderboard { protocol, transform, fits, table_fits, rows, fits_csv, table_fits_csv, leaderboard_csv })
+}
+
+fn table_fits(protocol: &Protocol) -> Vec<TableFit> {
+    let Some(table) = &protocol.baseline_table else { return Vec::new() };
+    table
+        .fits
+        .iter()
+        .map(|f| TableFit {
+            shift: f.shift.clone(),
+            id_domain: f.id_domain.clone(),
+            pairing: f.pairing.clone(),
+            fit: crate::robustness::baseline::refit(table, f),
+            models: f.points.iter().map(|p| p.model.clone()).collect(),
+            points: f.points.iter().map(|p| (p.id, p.shift)).collect(),
+        })
+        .collect()
+}
+
+/// `shiftbench er`'s `fits.csv` rendering of the table fits, so the two files compare line by line.
+fn table_fits_to_csv(fits: &[TableFit]) -> Result<String> {
+    use crate::robustness::pairing::Pairing;
+    use crate::robustness::report::{ErReport, PairingFit};
+    let fits = fits
+        .iter()
+        .filter_map(|f| {
+            Some(PairingFit {
+                pairing: Pairing { shift: f.pairing.clone(), id_column: f.id_domain.clone(), shift_column: f.shift.clone(), type_column: String::new(), min_id_acc: 0.0 },
+                fit: f.fit.clone()?,
+                baseline_models: f.models.clone(),
+                points: f.points.clone(),
+            })
+        })
+        .collect();
+    ErReport { fits, rows: Vec::new() }.fits_csv()
 }
 
 /// Records of one suite file only: rows of another suite (other epochs, other data) would sit in
@@ -259,6 +322,7 @@ fn leaderboard_row(
     domains: &DomainRecords<'_>,
     protocol: &Protocol,
     fits: &[ShiftFit],
+    table_fits: &[TableFit],
 ) -> LeaderboardRow {
     // Every record of a classifier shares its training; the ID record is the canonical source,
     // and a group always holds at least one record.
@@ -282,6 +346,10 @@ fn leaderboard_row(
     let er_mean = (!available.is_empty()).then(|| available.iter().sum::<f64>() / available.len() as f64);
     let gen_degradation =
         acc_id.zip(acc_generated).map(|(id, generated)| metrics::generated_degradation(id, generated));
+    let table_scores: Vec<Option<Score>> = table_fits
+        .iter()
+        .map(|t| Some(t.fit.as_ref()?.score(accuracy_on(domains, &t.id_domain)?, accuracy_on(domains, &t.shift)?)))
+        .collect();
 
     LeaderboardRow {
         role: key.role,
@@ -303,6 +371,8 @@ fn leaderboard_row(
         er,
         er_ci,
         er_mean,
+        er_table: table_scores.iter().map(|s| s.map(|s| s.er)).collect(),
+        er_table_ci: table_scores.iter().map(|s| s.and_then(|s| s.interval)).collect(),
         gen_degradation,
         provenance: representative.provenance.clone(),
         sweep: representative.sweep.clone(),
@@ -332,7 +402,8 @@ fn fits_to_csv(fits: &[ShiftFit], transform: Transform) -> Result<String> {
 pub const SWEEP_COLUMNS: [&str; 2] = ["sweep", "sweep_value"];
 
 /// Column names of `leaderboard.csv` for a protocol; [`SWEEP_COLUMNS`] follow when a row comes
-/// from a sweep (so leaderboards of suites without sweeps keep their columns).
+/// from a sweep (so leaderboards of suites without sweeps keep their columns), and the
+/// `er_table_<shift>` columns follow `er_mean` when the protocol has a baseline table.
 pub fn leaderboard_header(protocol: &Protocol, with_sweeps: bool) -> Vec<String> {
     let mut header: Vec<String> =
         ["role", "model", "regime", "seed", "arch", "parameters", "train_images", "epochs"].map(String::from).to_vec();
@@ -351,9 +422,11 @@ pub fn leaderboard_header(protocol: &Protocol, with_sweeps: bool) -> Vec<String>
     for s in &protocol.shifts {
         header.extend(with_interval(format!("er_{s}")));
     }
-    header.extend(
-        ["er_mean", "gen_degradation", "suite_hash", "git_revision", "harness_version", "device"].map(String::from),
-    );
+    header.push("er_mean".into());
+    for f in protocol.baseline_table.iter().flat_map(|t| &t.fits) {
+        header.extend(with_interval(format!("er_table_{}", f.shift)));
+    }
+    header.extend(["gen_degradation", "suite_hash", "git_revision", "harness_version", "device"].map(String::from));
     if with_sweeps {
         header.extend(SWEEP_COLUMNS.map(String::from));
     }
@@ -368,7 +441,8 @@ fn role_name(role: Role) -> &'static str {
     }
 }
 
-fn rows_to_csv(rows: &[LeaderboardRow], protocol: &Protocol) -> Result<String> {
+fn rows_to_csv(rows: &[LeaderboardRow], protocol: &Protocol, table_fits: &[TableFit]) -> Result<String> {
+    debug_assert_eq!(table_fits.len(), protocol.baseline_table.as_ref().map_or(0, |t| t.fits.len()));
     let mut w = csvfmt::writer();
     let with_sweeps = rows.iter().any(|r| r.sweep.is_some());
     w.write_record(leaderboard_header(protocol, with_sweeps))?;
@@ -396,8 +470,11 @@ fn rows_to_csv(rows: &[LeaderboardRow], protocol: &Protocol) -> Result<String> {
         for (&e, &ci) in row.er.iter().zip(&row.er_ci) {
             fields.extend(value_and_interval(e, ci));
         }
+        fields.push(fixed(row.er_mean, 2));
+        for (&e, &ci) in row.er_table.iter().zip(&row.er_table_ci) {
+            fields.extend(value_and_interval(e, ci));
+        }
         fields.extend([
-            fixed(row.er_mean, 2),
             fixed(row.gen_degradation, 2),
             row.provenance.suite_hash.clone(),
             row.provenance.git_revision.clone(),
@@ -427,6 +504,7 @@ mod tests {
             flip_tta: false,
             id_axes: Vec::new(),
             reference_fits: Vec::new(),
+            baseline_table: None,
         }
     }
 

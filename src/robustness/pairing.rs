@@ -41,6 +41,13 @@ impl FromStr for ProtocolPreset {
 }
 
 impl ProtocolPreset {
+    /// The name `--preset` and suites spell it with.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProtocolPreset::ImagenetTestbed => "imagenet-testbed",
+        }
+    }
+
     pub fn pairings(self) -> Vec<Pairing> {
         let pairing = |shift: &str, id: &str, column: &str, types: &str, min: f64| Pairing {
             shift: shift.into(),

@@ -118,6 +118,7 @@ pub fn score(table: &AccuracyTable, fits: &[ReferenceFit]) -> anyhow::Result<ErR
             },
             fit: f.fit.clone(),
             baseline_models: Vec::new(),
+            points: Vec::new(),
         })
         .collect();
     let rows = score_rows(table, &fits)?;

@@ -24,6 +24,15 @@ pub struct PairingFit {
     pub fit: BaselineFit,
     /// The baseline models, in table order (empty for a reference fit).
     pub baseline_models: Vec<String>,
+    /// Their (ID, shifted) accuracies, percent, in the same order: the points of the fit.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// Name of a pairing's bootstrap stream. A suite's baseline table (`robustness::baseline`) is
+/// refitted by the leaderboard from the same points on the same stream, so its intervals are
+/// `shiftbench er`'s to the bit.
+pub fn bootstrap_purpose(shift: &str) -> String {
+    format!("er/bootstrap/{shift}")
 }
 
 /// One model scored on one pairing. Accuracies percent.
@@ -72,7 +81,7 @@ pub fn compute(table: &AccuracyTable, options: &ErOptions) -> Result<ErReport> {
         if let Some(defect) = baseline_defect(&baseline_models, &points, options.transform) {
             bail!("{}: the baseline of `{}` against `{}` {defect}", table.source, pairing.shift_column, pairing.id_column);
         }
-        let purpose = format!("er/bootstrap/{}", pairing.shift);
+        let purpose = bootstrap_purpose(&pairing.shift);
         let fit = BaselineFit::fit(&points, options.transform, options.resamples, options.seed, &purpose).ok_or_else(|| {
             anyhow!(
                 "{}: `{}` against `{}` has {} baseline model(s) with both accuracies and ID accuracy ≥ {}; a fit needs \
@@ -84,7 +93,7 @@ pub fn compute(table: &AccuracyTable, options: &ErOptions) -> Result<ErReport> {
                 pairing.min_id_acc
             )
         })?;
-        fits.push(PairingFit { pairing: pairing.clone(), fit, baseline_models });
+        fits.push(PairingFit { pairing: pairing.clone(), fit, baseline_models, points });
     }
     let rows = score_rows(table, &fits)?;
     Ok(ErReport { fits, rows })

@@ -97,7 +97,13 @@ pub struct ModelTypes {
 }
 
 impl ModelTypes {
+    /// Reads a `model,<type column>...` CSV, or the imagenet-testbed's `plotting/model_types.py`
+    /// (a `.py` file, see `testbed_types`): the testbed publishes its classification only so.
     pub fn load(path: &Path) -> Result<Self> {
+        if path.extension().is_some_and(|e| e == "py") {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the model types {}", path.display()))?;
+            return crate::robustness::testbed_types::parse(&path.display().to_string(), &text);
+        }
         let text =
             crate::fsutil::read_text_file(path).with_context(|| format!("cannot read the model types {}", path.display()))?;
         Self::parse(&path.display().to_string(), &text)

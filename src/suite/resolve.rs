@@ -17,6 +17,7 @@ use crate::metrics::Transform;
 use crate::data::imageset::Vocabulary;
 use crate::eval::ScoringRule;
 use crate::record::{ProtocolFit, SweepPoint};
+use crate::robustness::pairing::{Pairing, ProtocolPreset};
 use crate::model::{ArchConfig, BlockKind, Stem};
 use crate::train::{Augment, Mix, Schedule};
 use toml::Spanned;
@@ -205,6 +206,21 @@ pub struct Metrics {
     pub transform: Transform,
     /// Fixed fits from `reference_fits` (read and checked when the suite is loaded).
     pub reference_fits: Vec<ProtocolFit>,
+    /// `[metrics.baseline_table]`, checked against the suite (its artifacts are read when
+    /// records are made: `robustness::baseline`).
+    pub baseline_table: Option<BaselineTable>,
+}
+
+/// A suite's baseline table: which artifacts, and the preset's pairings of the suite's shifts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BaselineTable {
+    /// Artifact names (without `artifact:`).
+    pub table: String,
+    pub types: String,
+    pub preset: ProtocolPreset,
+    /// The preset's pairings whose shift column is a suite shift, in the suite's shift order;
+    /// their columns are the suite's domain names.
+    pub pairings: Vec<Pairing>,
 }
 
 /// The `[quick]` scale factors.
@@ -265,9 +281,10 @@ fn opt<T: Clone>(v: &Option<Spanned<T>>) -> Option<T> {
 
 /// Resolves a validated file. Every lookup below was checked by the validator; a value it did
 /// not check falls back to a neutral default rather than panicking.
-pub(super) fn resolve(file: &SuiteFile, path: &Path, reference_fits: Vec<ProtocolFit>) -> SuiteConfig {
+pub(super) fn resolve(file: &SuiteFile, path: &Path, reference_fits: Vec<ProtocolFit>, baseline_table: Option<BaselineTable>) -> SuiteConfig {
     let mut config = resolve_sections(file, path);
     config.metrics.reference_fits = reference_fits;
+    config.metrics.baseline_table = baseline_table;
     super::sweep::expand(file, &mut config);
     config
 }
@@ -324,6 +341,7 @@ fn resolve_sections(file: &SuiteFile, path: &Path) -> SuiteConfig {
             generated_eval: opt(&file.metrics.generated_eval),
             transform: file.metrics.transform,
             reference_fits: Vec::new(),
+            baseline_table: None,
         },
         quick: QuickProfile { size_scale: *file.quick.size_scale.get_ref(), epoch_scale: *file.quick.epoch_scale.get_ref() },
         flip_tta: file.evaluation.flip_tta,

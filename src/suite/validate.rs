@@ -259,6 +259,47 @@ impl SuiteValidator<'_> {
         Ok(out)
     }
 
+    /// `[metrics.baseline_table]`, checked against the suite: both files are listed artifacts,
+    /// the preset exists, and each of its pairings the suite measures has its ID column among the
+    /// suite's ID domains. Whether the artifacts are in the lock is `shiftbench check`'s (it reads
+    /// the lock); their contents are read only when records are made.
+    pub(super) fn baseline_table(&self, s: &SuiteFile) -> Result<Option<super::BaselineTable>, ConfigError> {
+        let Some(spec) = &s.metrics.baseline_table else { return Ok(None) };
+        let artifact = |v: &Spanned<String>, key: &str| -> Result<String, ConfigError> {
+            let name = v.get_ref().strip_prefix("artifact:").filter(|n| !n.is_empty()).ok_or_else(|| {
+                self.err(v, key, format!("`{}` is not `artifact:NAME`; name a file artifact of datasets.lock, e.g. \"artifact:imagenet-testbed-top1s\"", v.get_ref()))
+            })?;
+            if !s.suite.artifacts.iter().any(|a| a.get_ref() == name) {
+                return Err(self.err(v, key, format!("artifact `{name}` is not listed in `[suite] artifacts`; add it there so `shiftbench fetch SUITE` fetches it")));
+            }
+            Ok(name.to_string())
+        };
+        let table = artifact(&spec.table, "metrics.baseline_table.table")?;
+        let types = artifact(&spec.types, "metrics.baseline_table.types")?;
+        let preset: crate::robustness::pairing::ProtocolPreset =
+            spec.preset.get_ref().parse().map_err(|e: anyhow::Error| self.err(&spec.preset, "metrics.baseline_table.preset", e.to_string()))?;
+        let ids: BTreeSet<&str> = std::iter::once(&s.metrics.id_domain).chain(&s.metrics.id_axes).map(|d| d.get_ref().as_str()).collect();
+        let all = preset.pairings();
+        let mut pairings = Vec::new();
+        for shift in &s.metrics.shifts {
+            let Some(p) = all.iter().find(|p| &p.shift_column == shift.get_ref()) else { continue };
+            if !ids.contains(p.id_column.as_str()) {
+                return Err(self.err(&spec.preset, "metrics.baseline_table.preset", format!(
+                    "preset `{}` measures `{}` against `{}`, which is neither `id_domain` nor one of `id_axes`; add a val domain of that name to `id_axes`",
+                    spec.preset.get_ref(), p.shift_column, p.id_column
+                )));
+            }
+            pairings.push(p.clone());
+        }
+        if pairings.is_empty() {
+            return Err(self.err(&spec.preset, "metrics.baseline_table.preset", format!(
+                "none of the suite's shifts ({}) is a shift column of preset `{}` ({}); name the shift domains as the table's columns",
+                list(s.metrics.shifts.iter().map(|d| d.get_ref().as_str())), spec.preset.get_ref(), list(all.iter().map(|p| p.shift_column.as_str()))
+            )));
+        }
+        Ok(Some(super::BaselineTable { table, types, preset, pairings }))
+    }
+
     /// The evaluation sets exist with the right split or use, and the quick profile is a scale-down.
     fn check_metrics(&self, s: &SuiteFile) -> Result<(), ConfigError> {
         let val_domains: BTreeSet<&str> = s.domains.iter().filter(|d| d.split == Split::Val).map(|d| d.name.get_ref().as_str()).collect();
