@@ -87,18 +87,27 @@ fn verify(path: &Path, key: &serde_json::Value, model: &mut impl Trainable) -> s
         return Err("has no recorded sha256 (written by an older harness), so it cannot be verified".to_string());
     };
     let bytes = std::fs::read(path).map_err(|e| format!("cannot be read ({e})"))?;
-    let actual = crate::fsutil::sha256_hex(&bytes);
-    if actual != expected {
-        return Err(format!("has sha256 {actual}, not the {expected} it was saved with"));
-    }
-    if let Some(name) = non_finite_tensor(&bytes).map_err(|e| format!("does not load ({e:#})"))? {
-        return Err(format!("holds non-finite weights (tensor `{name}`)"));
-    }
+    let actual = check_weights(&bytes, &expected)?;
     model.load(path).map_err(|e| format!("does not load into the job's model ({e:#})"))?;
     if !sidecar.final_loss.is_finite() {
         return Err(format!("has a non-finite final loss {}", sidecar.final_loss));
     }
     Ok(Verified { final_loss: sidecar.final_loss, sha256: actual })
+}
+
+/// The checks every saved weights file passes before it is used, whatever model it holds
+/// (classifier checkpoints here, diffusion weights in `generate::diffusion`): its bytes hash to
+/// the sha256 recorded when it was saved, and every float tensor is finite. Returns the hash,
+/// or why the file cannot be used.
+pub fn check_weights(bytes: &[u8], recorded_sha256: &str) -> std::result::Result<String, String> {
+    let actual = crate::fsutil::sha256_hex(bytes);
+    if actual != recorded_sha256 {
+        return Err(format!("has sha256 {actual}, not the {recorded_sha256} it was saved with"));
+    }
+    if let Some(name) = non_finite_tensor(bytes).map_err(|e| format!("does not load ({e:#})"))? {
+        return Err(format!("holds non-finite weights (tensor `{name}`)"));
+    }
+    Ok(actual)
 }
 
 /// The name of a float tensor of a safetensors file that holds a NaN or an infinity, if any.
