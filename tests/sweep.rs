@@ -123,7 +123,7 @@ fn the_research_question_suite_runs_end_to_end() {
     let base_rows = manifest_rows(&work, "gen-diffusion-base");
     let tuned_rows = manifest_rows(&work, "gen-diffusion-fine-tuned");
     assert_eq!((base_rows.len(), tuned_rows.len()), (200, 200));
-    assert!(base_rows[5].contains(",diffusion-v2/base,") && tuned_rows[5].contains(",diffusion-v2/fine-tuned,"), "{}", base_rows[5]);
+    assert!(base_rows[5].contains(",diffusion-v3/base,") && tuned_rows[5].contains(",diffusion-v3/fine-tuned,"), "{}", base_rows[5]);
     let weights = |row: &str| row.split(',').nth(8).unwrap().to_string();
     assert_eq!(weights(&base_rows[5]).len(), 64);
     assert_ne!(weights(&base_rows[5]), weights(&tuned_rows[5]), "fine-tuning changed the weights");
