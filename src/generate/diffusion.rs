@@ -50,7 +50,10 @@
 //! `shapes-rq` generated images after 1,000 steps, the clean-image error (mean square, on 64
 //! training images) at t = 950 was 0.254, worse than predicting the set's mean image (0.200);
 //! with the scales (version 3) the same run gave 0.204, and the error fell at every step of the
-//! schedule (0.091 → 0.048 at t = 250). TODO-HF
+//! schedule (0.091 → 0.048 at t = 250). The samples' mean squared difference of adjacent pixels
+//! (first 400 images of each set, RGB8) was 4,077 for version 2's base model and is 190 for
+//! version 3's at the suite's 3,000 steps, against 264 for the images it learns from: blurred
+//! layouts of the class's colours, not pixel noise.
 
 use super::manifest::{DiffusionColumns, ManifestRow};
 use super::{Generator, TemplateSet};
