@@ -561,7 +561,7 @@ fn diffusion_settings_are_range_checked() {
         ("lr = 1e-3", "lr = 1.5", "generators.lr", "must be in (0, 1)"),
         ("width = 16", "width = 2", "generators.width", "between 4 and 256"),
         ("sample_steps = 20", "sample_steps = 1001", "generators.sample_steps", "at most 1000"),
-        ("steps = 1000", "steps = 0", "generators.steps", "positive"),
+        ("steps = 3000", "steps = 0", "generators.steps", "positive"),
     ];
     for (from, to, key, words) in cases {
         let (text, line) = rq_edited("name = \"diffusion-base\"", from, to);
