@@ -207,6 +207,9 @@ fn reproduce_passes_on_its_own_output_and_names_every_tampered_count_and_file() 
     let tmp = tempfile::tempdir().unwrap();
     let published = tmp.path().join("published");
     quick_run(&published, Some(3), 2);
+    // A published folder carries its report; the re-run must rebuild it, not report it missing.
+    let paper = Command::new(env!("CARGO_BIN_EXE_shiftbench")).args(["paper", published.to_str().unwrap()]).output().unwrap();
+    assert!(paper.status.success(), "{}", String::from_utf8_lossy(&paper.stderr));
     let manifest = read(published.join("run.json"));
     assert!(manifest.contains("\"seed\": 3") && manifest.contains("\"quick\": true"), "{manifest}");
     let reproduce = |scratch: &str| {
@@ -230,11 +233,14 @@ fn reproduce_passes_on_its_own_output_and_names_every_tampered_count_and_file() 
     std::fs::write(&record, serde_json::to_string_pretty(&r).unwrap()).unwrap();
     let fits = published.join("fits.csv");
     std::fs::write(&fits, read(fits.clone()).replacen("logit", "probit", 1)).unwrap();
+    let report = published.join("paper.md");
+    std::fs::write(&report, read(report.clone()).replacen("seed", "seeds", 1)).unwrap();
     let bad = reproduce("tampered");
     let stdout = String::from_utf8_lossy(&bad.stdout);
     assert_eq!(bad.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("records/entry/resnet-w16/real/seed-0/val.json: correct") && stdout.contains(&format!("class {best}:")), "{stdout}");
     assert!(stdout.contains("fits.csv: line 2 differs"), "{stdout}");
+    assert!(stdout.contains("paper.md: line"), "the rebuilt report is compared too: {stdout}");
     assert!(tmp.path().join("tampered/records").exists(), "a failing re-run is kept for inspection");
 
     // An edited suite is not the published one: the error names the hash it looked for.

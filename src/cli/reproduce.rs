@@ -51,6 +51,13 @@ pub fn run(args: ReproduceArgs) -> Result<()> {
     let started = std::time::Instant::now();
     let summary = run_suite(&suite, &RunOptions { out: scratch.clone(), seed: Some(manifest.seed), quick: manifest.quick, jobs, weights: None })?;
     println!("{} jobs trained in {:.1} s; comparing with {}", summary.trained, started.elapsed().as_secs_f64(), args.dir.display());
+    // `run` does not write the report; a published folder that has one (`shiftbench paper`) gets
+    // it rebuilt from the re-run's records, so the report is compared like every other file.
+    if args.dir.join(shiftbench::report::paper::PAPER_FILE).exists() {
+        let records = shiftbench::report::load_records(&scratch)?;
+        let lb = shiftbench::report::build(&records)?;
+        shiftbench::report::paper::write(&scratch, &lb, &manifest.suite)?;
+    }
     let differences = compare(&args.dir, &scratch)?;
     if differences.is_empty() {
         println!("reproduced: every record and every leaderboard file of {} is identical (git revision aside)", args.dir.display());
