@@ -1,7 +1,7 @@
 //! `shiftbench paper`: the paper's five research questions, from a folder's records alone.
 
 use anyhow::Result;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
 pub struct PaperArgs {
@@ -28,11 +28,17 @@ pub const AFTER_HELP: &str = "Examples:\n  shiftbench paper results/shapes-rq   
 
 pub fn run(args: PaperArgs) -> Result<()> {
     let dir = &args.dir;
+    write_report(dir)?;
+    println!("wrote {} and the figures in {}", dir.join(shiftbench::report::paper::PAPER_FILE).display(), dir.join("plots").display());
+    Ok(())
+}
+
+/// `paper.md` and its figures for the records under `dir`; `reproduce` rebuilds a published
+/// folder's report with it.
+pub fn write_report(dir: &Path) -> Result<()> {
     let records = shiftbench::report::load_records(dir)?;
     anyhow::ensure!(!records.is_empty(), "no run records under {}; run `shiftbench run` first", dir.join("records").display());
     super::leaderboard::check_against_folder(dir, &records)?;
     let lb = shiftbench::report::build(&records)?;
-    shiftbench::report::paper::write(dir, &lb, &records[0].suite)?;
-    println!("wrote {} and the figures in {}", dir.join(shiftbench::report::paper::PAPER_FILE).display(), dir.join("plots").display());
-    Ok(())
+    shiftbench::report::paper::write(dir, &lb, &records[0].suite)
 }

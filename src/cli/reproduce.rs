@@ -54,9 +54,7 @@ pub fn run(args: ReproduceArgs) -> Result<()> {
     // `run` does not write the report; a published folder that has one (`shiftbench paper`) gets
     // it rebuilt from the re-run's records, so the report is compared like every other file.
     if args.dir.join(shiftbench::report::paper::PAPER_FILE).exists() {
-        let records = shiftbench::report::load_records(&scratch)?;
-        let lb = shiftbench::report::build(&records)?;
-        shiftbench::report::paper::write(&scratch, &lb, &manifest.suite)?;
+        super::paper::write_report(&scratch)?;
     }
     let differences = compare(&args.dir, &scratch)?;
     if differences.is_empty() {
